@@ -1,0 +1,131 @@
+"""Command line: ``supernas train | rank | run | spaces``.
+
+Thin: read the config (YAML file or preset, then dotted overrides such as ``--train.lr 0.05``),
+call one public function, print the result. User errors print one line and exit with 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import sys
+from pathlib import Path
+
+from supernas.config import Config, leaf_fields, load_config
+from supernas.errors import SupernasError
+
+COMMANDS = {
+    "train": "train (or resume) a supernet in --run_dir",
+    "rank": "score subnets of a trained supernet and compare them with ground truth",
+    "run": "train, then rank: the whole job on the default dataset",
+    "spaces": "list the search spaces and their options",
+}
+
+
+def _type_name(annotation) -> str:
+    return getattr(annotation, "__name__", str(annotation)).replace("NoneType", "none")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser; every config option is a dotted flag with its help text."""
+    parser = argparse.ArgumentParser(prog="supernas", description="Weight-sharing neural architecture search.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    defaults = Config()
+    for name, help_text in COMMANDS.items():
+        sub = commands.add_parser(name, help=help_text, description=help_text,
+                                  epilog="Space options are given as --space.options.NAME VALUE (see 'supernas spaces').")
+        if name == "spaces":
+            continue
+        sub.add_argument("--config", help="YAML config file or preset name (e.g. nb201-fast); "
+                         "rank/run default to RUN_DIR/config.yaml when it exists")
+        for dotted, annotation, item in leaf_fields():
+            current = defaults
+            for part in dotted.split("."):
+                current = getattr(current, part)
+            sub.add_argument(f"--{dotted}", dest=dotted, metavar=_type_name(annotation).upper(), default=None,
+                             help=f"{item.metadata.get('help', '')} (default: {current!r})")
+    return parser
+
+
+def split_overrides(args: argparse.Namespace, extra: list[str]) -> dict[str, str]:
+    """Dotted overrides from parsed flags plus ``--space.options.NAME VALUE`` pairs."""
+    overrides = {key: value for key, value in vars(args).items() if "." in key or key == "run_dir"}
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    index = 0
+    while index < len(extra):
+        flag = extra[index]
+        if not flag.startswith("--space.options.") or index + 1 >= len(extra):
+            raise SupernasError(f"unrecognised argument {flag!r} (see --help)")
+        overrides[flag[2:]] = extra[index + 1]
+        index += 2
+    return overrides
+
+
+def resolve_config(args: argparse.Namespace, overrides: dict[str, str]) -> Config:
+    """The config a command runs with: file or preset (or the run's saved config), then overrides."""
+    source = args.config
+    if source is None and args.command in ("rank", "run"):
+        run_dir = overrides.get("run_dir", Config().run_dir)
+        saved = Path(run_dir) / "config.yaml"
+        if saved.is_file():
+            source = str(saved)
+    return load_config(source, overrides)
+
+
+def print_spaces() -> None:
+    from supernas.spaces import list_spaces, space_builder
+
+    for name in list_spaces():
+        builder = space_builder(name)
+        signature = inspect.signature(builder)
+        options = ", ".join(f"{p.name}={p.default!r}" for p in signature.parameters.values())
+        print(f"{name}: {options}")
+        doc = inspect.getdoc(builder) or ""
+        print("    " + doc.splitlines()[0] if doc else "")
+
+
+def command_train(config: Config) -> None:
+    from supernas.train.trainer import train_supernet
+
+    result = train_supernet(config)
+    print(f"trained {result.steps} steps (resumed from {result.resumed_from}) in {result.train_seconds:.1f} s, "
+          f"{result.images_per_second:.0f} images/s, final loss {result.final_loss:.4f}; run dir {result.run_dir}")
+
+
+def command_rank(config: Config) -> None:
+    from supernas.evaluate.evaluator import rank_run
+
+    result = rank_run(config)
+    m, p = result.metrics, result.params_metrics
+    print(f"ranked {m.num_archs} architectures in {result.score_seconds:.1f} s against {config.rank.column}")
+    print(f"{'predictor':<16}{'kendall_tau':>12}{'spearman':>10}{'prec@top':>10}{'top1_true':>11}{'best_true':>11}")
+    for label, row in (("supernet", m), ("param count", p)):
+        print(f"{label:<16}{row.kendall_tau:>12.4f}{row.spearman_rho:>10.4f}{row.precision_at_top:>10.3f}"
+              f"{row.top1_true:>11.2f}{row.best_true:>11.2f}")
+    print(f"written to {result.out_dir}/ranking.json and ranking.csv")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``supernas`` console script."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    try:
+        if args.command == "spaces":
+            print_spaces()
+            return 0
+        config = resolve_config(args, split_overrides(args, extra))
+        if args.command in ("train", "run"):
+            command_train(config)
+        if args.command in ("rank", "run"):
+            command_rank(config)
+    except SupernasError as error:
+        print(f"supernas: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("supernas: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

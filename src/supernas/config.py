@@ -1,0 +1,227 @@
+"""Typed run configuration: dataclasses, YAML files, presets and dotted overrides.
+
+A config is one :class:`Config` passed whole. It is read from a YAML file (or a named preset
+shipped in ``supernas/configs``), then overridden by dotted command-line options such as
+``--train.lr 0.05``. Unknown keys are rejected by name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from supernas.errors import SupernasError
+
+PRESET_DIR = Path(__file__).parent / "configs"
+
+
+def _option(default: Any, help: str) -> Any:
+    """A dataclass field with a default and a help text (shown by ``--help``)."""
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass
+class DataConfig:
+    """Which images to train and score on, and how they are augmented."""
+
+    dataset: str = _option("cifar10", "dataset: cifar10, cifar100, fashion-mnist or synthetic")
+    root: str | None = _option(None, "directory holding the dataset (default: search the usual places)")
+    train_fraction: float = _option(0.5, "share of the training set used to train the supernet (stratified, seeded); the rest is the held-out split used for ranking")
+    split_seed: int = _option(0, "seed of the train/held-out split")
+    synthetic_size: int = _option(2048, "number of images of the synthetic dataset")
+    batch_size: int = _option(64, "training batch size")
+    crop_padding: int = _option(4, "random-crop padding in pixels (0 disables cropping)")
+    flip: bool = _option(True, "random horizontal flips")
+    cutout: int = _option(0, "cutout square side in pixels (0 disables cutout)")
+    device: str = _option("auto", "device: auto (cuda when available), cpu, cuda, cuda:1 ...")
+
+
+@dataclass
+class SpaceConfig:
+    """The search space and its options (see ``supernas spaces`` for each space's options)."""
+
+    name: str = _option("nasbench201", "search space name")
+    options: dict = _option({}, "space options, e.g. --space.options.channels 8 (dataset-dependent options are filled in)")
+
+
+@dataclass
+class TrainConfig:
+    """How the supernet is trained."""
+
+    strategy: str = _option("spos", "sampling strategy: spos (one uniform subnet per step) or fairnas (n subnets per step, every op once)")
+    epochs: float = _option(250.0, "training length in epochs of the training split (ignored when steps > 0)")
+    steps: int = _option(0, "training length in optimizer steps (0: use epochs)")
+    lr: float = _option(0.025, "initial learning rate")
+    lr_min: float = _option(0.0, "final learning rate of the cosine schedule")
+    schedule: str = _option("cosine", "learning-rate schedule: cosine or constant")
+    momentum: float = _option(0.9, "SGD momentum")
+    nesterov: bool = _option(True, "Nesterov momentum")
+    weight_decay: float = _option(5e-4, "weight decay")
+    grad_clip: float = _option(5.0, "gradient-norm clip (0 disables)")
+    seed: int = _option(0, "seed of weights, data order, augmentation and architecture sampling")
+    log_every: int = _option(50, "steps between log.jsonl records")
+    checkpoint_every: int = _option(500, "steps between checkpoints (the last step is always saved)")
+    progress: bool = _option(True, "show a progress bar")
+
+
+@dataclass
+class RankConfig:
+    """How subnets are scored and compared with ground truth."""
+
+    num_archs: int = _option(200, "number of architectures to score, sampled uniformly with arch_seed")
+    arch_seed: int = _option(0, "seed of the architecture sample (the same seed scores the same cells)")
+    archs_file: str | None = _option(None, "file with one architecture string per line to score instead of a sample")
+    num_images: int = _option(1000, "held-out images each subnet is scored on (stratified, fixed subset)")
+    batch_size: int = _option(500, "scoring batch size")
+    calibrate: bool = _option(True, "recompute BN statistics on training images before scoring (spaces with running-statistics BN)")
+    calibration_images: int = _option(2000, "training images used for BN calibration")
+    ground_truth: str | None = _option(None, "ground-truth CSV (default: nasbench201.csv for nasbench201)")
+    column: str = _option("cifar10_test_acc", "ground-truth column to compare with")
+    top_fraction: float = _option(0.1, "fraction of the ranking used for top-k precision")
+
+
+@dataclass
+class Config:
+    """A whole run: data, space, training and ranking settings, and where results go."""
+
+    run_dir: str = _option("runs/default", "run directory (config.yaml, log.jsonl, checkpoints/, ranking files)")
+    data: DataConfig = field(default_factory=DataConfig)
+    space: SpaceConfig = field(default_factory=SpaceConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    rank: RankConfig = field(default_factory=RankConfig)
+
+
+def _field_type(cls: type, name: str) -> Any:
+    """The resolved annotation of field ``name`` of dataclass ``cls``."""
+    return typing.get_type_hints(cls)[name]
+
+
+def _coerce(value: Any, annotation: Any, key: str) -> Any:
+    """``value`` converted to ``annotation`` (str/int/float/bool/dict, optionally None)."""
+    options = typing.get_args(annotation) if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union else (annotation,)
+    if value is None or (isinstance(value, str) and value.lower() in ("none", "null") and type(None) in options):
+        if type(None) in options:
+            return None
+        raise SupernasError(f"config key {key!r} may not be empty")
+    target = next(t for t in options if t is not type(None))
+    if target is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "yes", "1", "on", "false", "no", "0", "off"):
+            return value.lower() in ("true", "yes", "1", "on")
+        raise SupernasError(f"config key {key!r} expects true or false, got {value!r}")
+    if target is dict:
+        if not isinstance(value, dict):
+            raise SupernasError(f"config key {key!r} expects a mapping, got {value!r}")
+        return dict(value)
+    try:
+        if target is int and isinstance(value, float) and not value.is_integer():
+            raise ValueError
+        return target(value)
+    except (TypeError, ValueError):
+        raise SupernasError(f"config key {key!r} expects {target.__name__}, got {value!r}") from None
+
+
+def _merge(instance: Any, updates: dict, prefix: str = "") -> None:
+    """Write ``updates`` (a nested mapping) into dataclass ``instance``, rejecting unknown keys."""
+    if not isinstance(updates, dict):
+        raise SupernasError(f"config section {prefix.rstrip('.') or '<top>'!r} must be a mapping")
+    names = {f.name for f in dataclasses.fields(instance)}
+    for key, value in updates.items():
+        dotted = prefix + str(key)
+        if key not in names:
+            raise SupernasError(f"unknown config key {dotted!r} (valid here: {', '.join(sorted(names))})")
+        current = getattr(instance, key)
+        if dataclasses.is_dataclass(current):
+            _merge(current, value, dotted + ".")
+        else:
+            setattr(instance, key, _coerce(value, _field_type(type(instance), key), dotted))
+
+
+def to_dict(config: Config) -> dict:
+    """The config as plain nested dicts (what ``config.yaml`` and checkpoints hold)."""
+    return dataclasses.asdict(config)
+
+
+def from_dict(values: dict) -> Config:
+    """A :class:`Config` from nested dicts, rejecting unknown keys."""
+    config = Config()
+    _merge(config, values)
+    return config
+
+
+def resolve_config_path(name_or_path: str) -> Path:
+    """A YAML path for a file name or a preset name (``nb201-fast`` -> the packaged preset)."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    preset = PRESET_DIR / f"{name_or_path}.yaml"
+    if preset.is_file():
+        return preset
+    presets = ", ".join(sorted(p.stem for p in PRESET_DIR.glob("*.yaml")))
+    raise SupernasError(f"config {name_or_path!r} is neither a file nor a preset (presets: {presets})")
+
+
+def load_yaml(path: str | Path) -> dict:
+    """The mapping in a YAML file, with a clear error for unreadable or malformed files."""
+    try:
+        values = yaml.safe_load(Path(path).read_text())
+    except OSError as error:
+        raise SupernasError(f"cannot read config {path}: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        raise SupernasError(f"config {path} is not valid YAML: {str(error).splitlines()[0]}") from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise SupernasError(f"config {path} must hold a mapping at the top level")
+    return values
+
+
+def set_dotted(config: Config, dotted: str, raw_value: str) -> None:
+    """Apply one ``section.key`` override given as text (parsed as YAML scalar)."""
+    value = yaml.safe_load(raw_value) if raw_value != "" else ""
+    keys = dotted.split(".")
+    nested: Any = value
+    for key in reversed(keys):
+        nested = {key: nested}
+    if len(keys) >= 3 and keys[0] == "space" and keys[1] == "options":
+        config.space.options[".".join(keys[2:])] = value
+        return
+    _merge(config, nested)
+
+
+def load_config(name_or_path: str | None = None, overrides: dict[str, str] | None = None) -> Config:
+    """Config from an optional YAML file or preset, then dotted overrides."""
+    config = Config()
+    if name_or_path:
+        _merge(config, load_yaml(resolve_config_path(name_or_path)))
+    for dotted, raw in (overrides or {}).items():
+        set_dotted(config, dotted, raw)
+    return config
+
+
+def leaf_fields(cls: type = Config, prefix: str = "") -> list[tuple[str, Any, dataclasses.Field]]:
+    """Every leaf option as (dotted name, type, field), for building the command line."""
+    leaves = []
+    for item in dataclasses.fields(cls):
+        annotation = _field_type(cls, item.name)
+        if dataclasses.is_dataclass(annotation):
+            leaves.extend(leaf_fields(annotation, prefix + item.name + "."))
+        else:
+            leaves.append((prefix + item.name, annotation, item))
+    return leaves
+
+
+def save_config(config: Config, path: str | Path) -> None:
+    """Write the fully resolved config as YAML (atomically)."""
+    from supernas.utils import atomic_write_text
+
+    atomic_write_text(path, yaml.safe_dump(to_dict(config), sort_keys=False))

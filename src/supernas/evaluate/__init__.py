@@ -1,0 +1,1 @@
+"""Evaluating a search: how well supernet scores rank architectures against ground truth."""

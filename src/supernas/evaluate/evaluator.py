@@ -1,0 +1,144 @@
+"""Scoring subnets of a trained supernet on held-out images, and ranking them against ground truth."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from supernas.benchmarks.tables import GroundTruth, default_nasbench201_path, load_ground_truth
+from supernas.config import Config, to_dict
+from supernas.data import DeviceLoader, ImageDataset, take_subset
+from supernas.errors import SupernasError
+from supernas.evaluate.calibration import calibrate_batchnorm
+from supernas.evaluate.ranking import RankingMetrics, compare_to_ground_truth, ranking_metrics, write_ranking
+from supernas.experiment import build_space, checkpoint_path, load_splits
+from supernas.spaces.base import Architecture, Space
+from supernas.train.checkpoint import check_compatible, load_checkpoint
+from supernas.utils import resolve_device, seeded_generator
+
+_ARCH_STREAM = 2
+
+
+@dataclass
+class ScoringData:
+    """Fixed batches on the device: held-out images to score on, training images to calibrate on."""
+
+    eval_batches: list[tuple[torch.Tensor, torch.Tensor]]
+    calibration_batches: list[torch.Tensor]
+
+
+def prepare_scoring_data(heldout: ImageDataset, train: ImageDataset, config: Config, device: torch.device,
+                         calibrate: bool) -> ScoringData:
+    """Normalised batches of a fixed stratified subset of the held-out split (and of the
+    training split for calibration), made once and reused for every subnet."""
+    if len(heldout) == 0:
+        raise SupernasError("the held-out split is empty; set data.train_fraction below 1 to rank subnets")
+    rank = config.rank
+    evaluation = take_subset(heldout, min(rank.num_images, len(heldout)), seed=config.data.split_seed)
+    eval_batches = list(DeviceLoader(evaluation, rank.batch_size, device=device).batches_in_order(rank.batch_size))
+    calibration_batches = []
+    if calibrate:
+        subset = take_subset(train, min(rank.calibration_images, len(train)), seed=config.data.split_seed + 1)
+        calibration_batches = [x for x, _ in DeviceLoader(subset, rank.batch_size, device=device).batches_in_order(rank.batch_size)]
+    return ScoringData(eval_batches, calibration_batches)
+
+
+@torch.no_grad()
+def score_architecture(model: torch.nn.Module, arch: Architecture, data: ScoringData) -> float:
+    """Top-1 accuracy (%) of ``arch`` in the supernet on the scoring batches, after BN
+    calibration when calibration batches are given."""
+    if data.calibration_batches:
+        calibrate_batchnorm(model, data.calibration_batches, lambda x: model(x, arch))
+    model.eval()
+    correct = torch.zeros((), dtype=torch.long, device=data.eval_batches[0][0].device)
+    total = 0
+    for images, labels in data.eval_batches:
+        correct += (model(images, arch).argmax(1) == labels).sum()
+        total += len(labels)
+    return float(correct) * 100.0 / total
+
+
+def sample_architectures(space: Space, count: int, seed: int) -> list[Architecture]:
+    """``count`` distinct architectures drawn uniformly with ``seed`` (the same seed gives the same list)."""
+    generator = seeded_generator(seed, _ARCH_STREAM)
+    chosen: dict[str, Architecture] = {}
+    if count > space.size:
+        raise SupernasError(f"cannot sample {count} distinct architectures from a space of {space.size}")
+    while len(chosen) < count:
+        arch = space.sample(generator)
+        chosen.setdefault(str(arch), arch)
+    return list(chosen.values())
+
+
+def read_architectures(space: Space, path: str | Path) -> list[Architecture]:
+    """Architectures listed one per line in ``path`` (blank lines and ``#`` comments skipped)."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError as error:
+        raise SupernasError(f"cannot read architecture file {path}: {error.strerror}") from None
+    return [space.parse(line) for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+def ground_truth_for(config: Config, space: Space) -> GroundTruth:
+    """The configured ground-truth table, defaulting to NAS-Bench-201's for that space."""
+    path = config.rank.ground_truth
+    if path is None:
+        if space.name != "nasbench201":
+            raise SupernasError(f"no ground-truth table for space {space.name!r}; pass --rank.ground_truth FILE")
+        path = default_nasbench201_path()
+        if path is None:
+            raise SupernasError("nasbench201.csv not found; pass --rank.ground_truth PATH (it ships in shared/data)")
+    return load_ground_truth(path, config.rank.column)
+
+
+def load_trained_supernet(config: Config, space: Space, device: torch.device) -> torch.nn.Module:
+    """The supernet of the run's last checkpoint, checked against ``config`` and ``space``."""
+    path = checkpoint_path(config)
+    if not path.exists():
+        raise SupernasError(f"no checkpoint in {config.run_dir}; run 'supernas train' with this run_dir first")
+    state = load_checkpoint(path)
+    check_compatible(state, space.describe(), to_dict(config), path)
+    model = space.build_supernet()
+    model.load_state_dict(state["model"])
+    return model.to(device)
+
+
+@dataclass(frozen=True)
+class RankResult:
+    """Ranking metrics of a run, with the parameter-count baseline on the same architectures."""
+
+    metrics: RankingMetrics
+    params_metrics: RankingMetrics
+    scores: dict[str, float]
+    score_seconds: float
+    out_dir: str
+
+
+def rank_run(config: Config) -> RankResult:
+    """Score architectures with the run's supernet and compare them with ground truth."""
+    device = resolve_device(config.data.device)
+    train_split, heldout = load_splits(config)
+    space = build_space(config, train_split)
+    truth = ground_truth_for(config, space)
+    model = load_trained_supernet(config, space, device)
+    archs = (read_architectures(space, config.rank.archs_file) if config.rank.archs_file
+             else sample_architectures(space, config.rank.num_archs, config.rank.arch_seed))
+    calibrate = config.rank.calibrate and space.needs_calibration
+    started = time.perf_counter()
+    data = prepare_scoring_data(heldout, train_split, config, device, calibrate)
+    scores = {str(arch): score_architecture(model, arch, data)
+              for arch in tqdm(archs, desc="score", unit="arch", disable=not config.train.progress, dynamic_ncols=True)}
+    score_seconds = time.perf_counter() - started
+    metrics = compare_to_ground_truth(scores, truth, config.rank.top_fraction)
+    params_metrics = ranking_metrics([space.complexity(a, "params") for a in archs], [truth[str(a)] for a in archs],
+                                     config.rank.top_fraction)
+    out_dir = Path(config.run_dir) / "ranking"
+    write_ranking(out_dir, scores, truth, metrics, extra={
+        "params_baseline": params_metrics.as_dict(), "score_seconds": score_seconds, "calibrated": calibrate,
+        "num_images": sum(len(y) for _, y in data.eval_batches), "space": space.describe()})
+    return RankResult(metrics, params_metrics, scores, score_seconds, str(out_dir))

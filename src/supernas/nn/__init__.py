@@ -1,0 +1,1 @@
+"""Building blocks: NAS-Bench-201 cells, multi-path layers, Shadow BatchNorm."""

@@ -1,0 +1,141 @@
+"""NAS-Bench-201 operations, cell and macro network (Dong & Yang, ICLR 2020).
+
+One network class serves both the supernet (every candidate op on every edge) and a
+standalone subnet (only the chosen op on each edge): parameter names are identical, so a
+subnet inherits supernet weights with ``load_state_dict`` filtered by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
+"""Cell edges as (target node, source node), in the order of the official string."""
+
+BN_MODES = ("batch", "running")
+
+
+def batch_norm(channels: int, mode: str) -> nn.BatchNorm2d:
+    """BatchNorm for a BN mode.
+
+    ``batch``: batch statistics only, no affine parameters, no running statistics (the
+    NAS-Bench-201 supernet recipe). ``running``: affine parameters and running statistics,
+    which must be recalibrated per subnet before scoring.
+    """
+    if mode == "batch":
+        return nn.BatchNorm2d(channels, affine=False, track_running_stats=False)
+    if mode == "running":
+        return nn.BatchNorm2d(channels, affine=True, track_running_stats=True)
+    raise ValueError(f"unknown BN mode {mode!r}; expected one of {BN_MODES}")
+
+
+class ReLUConvBN(nn.Sequential):
+    """ReLU -> Conv (no bias) -> BN."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, bn: str):
+        super().__init__(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=False),
+            batch_norm(c_out, bn),
+        )
+
+
+def make_op(name: str, channels: int, bn: str) -> nn.Module:
+    """The module of a non-``none`` cell operation."""
+    if name == "skip_connect":
+        return nn.Identity()
+    if name == "nor_conv_1x1":
+        return ReLUConvBN(channels, channels, 1, 1, bn)
+    if name == "nor_conv_3x3":
+        return ReLUConvBN(channels, channels, 3, 1, bn)
+    if name == "avg_pool_3x3":
+        return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+    raise ValueError(f"unknown NAS-Bench-201 op {name!r}")
+
+
+def live_nodes(ops: Sequence[str]) -> tuple[bool, ...]:
+    """For nodes 0..3, whether a node's value can reach the cell output through non-``none`` edges."""
+    live = [False, False, False, True]
+    for (target, source), op in reversed(list(zip(EDGES, ops))):
+        if op != "none" and live[target]:
+            live[source] = True
+    return tuple(live)
+
+
+class SearchCell(nn.Module):
+    """A 4-node cell; ``edges[e]`` holds the candidate ops of edge ``EDGES[e]`` by name."""
+
+    def __init__(self, channels: int, candidates: Sequence[Sequence[str]], bn: str):
+        super().__init__()
+        self.edges = nn.ModuleList(
+            nn.ModuleDict({name: make_op(name, channels, bn) for name in ops if name != "none"}) for ops in candidates
+        )
+
+    def forward(self, x: torch.Tensor, ops: Sequence[str]) -> torch.Tensor:
+        """Run the cell with op ``ops[e]`` on edge ``e``; nodes that cannot reach the output are skipped."""
+        live = live_nodes(ops)
+        values: list[torch.Tensor | None] = [x, None, None, None]
+        for index, ((target, source), op) in enumerate(zip(EDGES, ops)):
+            if op == "none" or not live[target] or values[source] is None:
+                continue
+            out = self.edges[index][op](values[source])
+            values[target] = out if values[target] is None else values[target] + out
+        return values[3] if values[3] is not None else torch.zeros_like(x)
+
+
+class ResidualReduction(nn.Module):
+    """ResNet basic block with stride 2 between stages (fixed, not searched)."""
+
+    def __init__(self, c_in: int, c_out: int, bn: str):
+        super().__init__()
+        self.conv_a = ReLUConvBN(c_in, c_out, 3, 2, bn)
+        self.conv_b = ReLUConvBN(c_out, c_out, 3, 1, bn)
+        self.shortcut = nn.Sequential(nn.AvgPool2d(2, stride=2), nn.Conv2d(c_in, c_out, 1, bias=False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.shortcut(x) + self.conv_b(self.conv_a(x))
+
+
+class NasBench201Network(nn.Module):
+    """Stem, three stages of ``cells_per_stage`` cells (C, 2C, 4C) with reductions, then the head.
+
+    ``candidates[e]`` lists the ops built on edge ``e`` (all five for the supernet, one for a
+    subnet); ``forward(x, arch)`` runs the architecture whose edge ``e`` uses ``arch.ops[e]``.
+    """
+
+    def __init__(self, candidates: Sequence[Sequence[str]], channels: int = 16, cells_per_stage: int = 5,
+                 num_classes: int = 10, in_channels: int = 3, bn: str = "batch"):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, channels, 3, padding=1, bias=False), batch_norm(channels, bn))
+        cells: list[nn.Module] = []
+        for stage, width in enumerate((channels, 2 * channels, 4 * channels)):
+            if stage > 0:
+                cells.append(ResidualReduction(width // 2, width, bn))
+            cells.extend(SearchCell(width, candidates, bn) for _ in range(cells_per_stage))
+        self.cells = nn.ModuleList(cells)
+        self.head = nn.Sequential(batch_norm(4 * channels, bn), nn.ReLU(inplace=False))
+        self.classifier = nn.Linear(4 * channels, num_classes)
+
+    def forward(self, x: torch.Tensor, arch) -> torch.Tensor:
+        ops = arch.ops
+        x = self.stem(x)
+        for cell in self.cells:
+            x = cell(x, ops) if isinstance(cell, SearchCell) else cell(x)
+        x = self.head(x).mean(dim=(2, 3))
+        return self.classifier(x)
+
+
+class FixedArchitecture(nn.Module):
+    """A network with ``forward(x, arch)`` bound to one architecture: a standalone ``forward(x)``."""
+
+    def __init__(self, network: nn.Module, arch):
+        super().__init__()
+        self.network = network
+        self.arch = arch
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.network(x, self.arch)

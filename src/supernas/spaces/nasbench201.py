@@ -1,0 +1,164 @@
+"""The NAS-Bench-201 cell space: 6 edges x 5 ops = 15,625 cells, with ground truth.
+
+Architectures are written as the official string
+``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`` (node 1's edge, node 2's two, node 3's three; ``~i``
+names the source node). Genes are the op indices on the six edges in that order.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from supernas.errors import SupernasError
+from supernas.nn.nasbench201 import BN_MODES, EDGES, OPS, FixedArchitecture, NasBench201Network
+from supernas.spaces import register_space
+from supernas.spaces.base import Space
+
+_NODE = r"\|((?:[a-z0-9_]+~\d\|)+)"
+_STRING = re.compile(rf"^{_NODE}\+{_NODE}\+{_NODE}$")
+
+
+@dataclass(frozen=True)
+class NasBench201Arch:
+    """A NAS-Bench-201 cell: ``ops[e]`` is the op on edge ``EDGES[e]``."""
+
+    ops: tuple[str, ...]
+
+    def __str__(self) -> str:
+        nodes = []
+        for target in (1, 2, 3):
+            nodes.append("|" + "".join(f"{op}~{source}|" for (t, source), op in zip(EDGES, self.ops) if t == target))
+        return "+".join(nodes)
+
+    def count(self, op: str) -> int:
+        """How many edges use ``op``."""
+        return self.ops.count(op)
+
+
+def parse_nasbench201(text: str) -> NasBench201Arch:
+    """Parse the official string; ``SupernasError`` names what is wrong with a malformed one."""
+    text = text.strip()
+    match = _STRING.match(text)
+    if not match:
+        raise SupernasError(f"malformed NAS-Bench-201 architecture {text!r}: expected '|op~0|+|op~0|op~1|+|op~0|op~1|op~2|'")
+    ops = []
+    for target, group in zip((1, 2, 3), match.groups()):
+        entries = group.strip("|").split("|")
+        if len(entries) != target:
+            raise SupernasError(f"malformed NAS-Bench-201 architecture {text!r}: node {target} needs {target} inputs, got {len(entries)}")
+        for source, entry in enumerate(entries):
+            op, _, written_source = entry.partition("~")
+            if op not in OPS:
+                raise SupernasError(f"unknown op {op!r} in NAS-Bench-201 architecture {text!r}; ops are {', '.join(OPS)}")
+            if int(written_source) != source:
+                raise SupernasError(f"malformed NAS-Bench-201 architecture {text!r}: input {source} of node {target} is written as ~{written_source}")
+            ops.append(op)
+    return NasBench201Arch(tuple(ops))
+
+
+@register_space("nasbench201")
+class NasBench201Space(Space):
+    """NAS-Bench-201 (NATS-Bench TSS) cell space on the CIFAR macro skeleton.
+
+    Options: ``channels`` (C of the first stage, 16), ``cells_per_stage`` (N, 5), ``bn``
+    (``batch``: batch statistics only, the reference recipe; ``running``: affine + running
+    statistics, calibrated before scoring), ``split_edge`` (edge index 0..5 whose op selects
+    the momentum-separation group), and the dataset-dependent ``num_classes``,
+    ``in_channels``, ``image_size`` (filled in from the data by the trainer).
+    """
+
+    name = "nasbench201"
+
+    def __init__(self, channels: int = 16, cells_per_stage: int = 5, bn: str = "batch", split_edge: int = 0,
+                 num_classes: int = 10, in_channels: int = 3, image_size: int = 32):
+        if bn not in BN_MODES:
+            raise SupernasError(f"unknown BN mode {bn!r} for nasbench201; expected one of {', '.join(BN_MODES)}")
+        if not 0 <= split_edge < len(EDGES):
+            raise SupernasError(f"split_edge must be in 0..{len(EDGES) - 1}, got {split_edge}")
+        if channels < 1 or cells_per_stage < 1:
+            raise SupernasError("channels and cells_per_stage must be positive")
+        self.channels, self.cells_per_stage, self.bn, self.split_edge = channels, cells_per_stage, bn, split_edge
+        self.num_classes, self.in_channels, self.image_size = num_classes, in_channels, image_size
+
+    @property
+    def needs_calibration(self) -> bool:
+        """Whether BN running statistics must be recomputed per subnet before scoring."""
+        return self.bn == "running"
+
+    def describe(self) -> dict:
+        return {"name": self.name, "channels": self.channels, "cells_per_stage": self.cells_per_stage, "bn": self.bn,
+                "split_edge": self.split_edge, "num_classes": self.num_classes, "in_channels": self.in_channels,
+                "image_size": self.image_size}
+
+    def parse(self, text: str) -> NasBench201Arch:
+        return parse_nasbench201(text)
+
+    @property
+    def gene_choices(self) -> tuple[int, ...]:
+        return (len(OPS),) * len(EDGES)
+
+    def encode(self, arch: NasBench201Arch) -> tuple[int, ...]:
+        return tuple(OPS.index(op) for op in arch.ops)
+
+    def decode(self, genes: Sequence[int]) -> NasBench201Arch:
+        if len(genes) != len(EDGES) or not all(0 <= g < len(OPS) for g in genes):
+            raise SupernasError(f"NAS-Bench-201 genes must be {len(EDGES)} integers in 0..{len(OPS) - 1}, got {list(genes)}")
+        return NasBench201Arch(tuple(OPS[g] for g in genes))
+
+    # -- costs ---------------------------------------------------------------------------
+    def _stage_terms(self) -> tuple[list[int], list[int]]:
+        """Per stage: channel width and spatial side."""
+        widths = [self.channels * 2**s for s in range(3)]
+        sides = [max(1, self.image_size // 2**s) for s in range(3)]
+        return widths, sides
+
+    def complexity(self, arch: NasBench201Arch, measure: str = "params") -> float:
+        """Conv and linear weights (``params``) or multiply-adds (``flops``) of the cell network.
+
+        Counts every conv edge of the cell (also those cut off by ``none`` edges), as the
+        reference complexity does. With the defaults, ``params`` ranges 72,752..1,524,272.
+        """
+        if measure not in ("params", "flops"):
+            raise SupernasError(f"unknown complexity measure {measure!r}; expected params or flops")
+        widths, sides = self._stage_terms()
+        per_edge = {"nor_conv_1x1": 1, "nor_conv_3x3": 9}
+        kernel_terms = sum(per_edge.get(op, 0) for op in arch.ops)
+        area = (lambda side: side * side) if measure == "flops" else (lambda side: 1)
+        total = 9 * self.in_channels * widths[0] * area(sides[0])
+        total += sum(kernel_terms * self.cells_per_stage * w * w * area(s) for w, s in zip(widths, sides))
+        for c_in, c_out, side in ((widths[0], widths[1], sides[1]), (widths[1], widths[2], sides[2])):
+            total += (9 * c_in * c_out + 9 * c_out * c_out + c_in * c_out) * area(side)
+        return float(total + widths[2] * self.num_classes)
+
+    def complexity_range(self, measure: str = "params") -> tuple[float, float]:
+        return (self.complexity(NasBench201Arch(("none",) * 6), measure),
+                self.complexity(NasBench201Arch(("nor_conv_3x3",) * 6), measure))
+
+    # -- momentum separation -------------------------------------------------------------
+    def num_groups(self, grouping: str = "split_edge") -> int:
+        self._check_grouping(grouping)
+        return len(OPS)
+
+    def group(self, arch: NasBench201Arch, grouping: str = "split_edge") -> int:
+        """The index of the op on ``split_edge`` (the DYNAS reference grouping, K = 5)."""
+        self._check_grouping(grouping)
+        return OPS.index(arch.ops[self.split_edge])
+
+    def _check_grouping(self, grouping: str) -> None:
+        if grouping != "split_edge":
+            raise SupernasError(f"unknown grouping {grouping!r} for nasbench201; available: split_edge")
+
+    # -- networks ------------------------------------------------------------------------
+    def _network(self, candidates: Sequence[Sequence[str]]) -> NasBench201Network:
+        return NasBench201Network(candidates, self.channels, self.cells_per_stage, self.num_classes,
+                                  self.in_channels, self.bn)
+
+    def build_supernet(self) -> NasBench201Network:
+        return self._network([OPS] * len(EDGES))
+
+    def build_subnet(self, arch: NasBench201Arch) -> FixedArchitecture:
+        """A standalone network holding only ``arch``'s ops; parameter names match the supernet's
+        after the ``network.`` prefix."""
+        return FixedArchitecture(self._network([(op,) for op in arch.ops]), arch)

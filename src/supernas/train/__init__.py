@@ -1,0 +1,1 @@
+"""Supernet training: samplers, optimisation policy, checkpoints and the training loop."""

@@ -1,0 +1,139 @@
+"""The one training loop for every space and sampling strategy.
+
+batch -> sampler -> forward/backward (gradients accumulated over the step's architectures)
+-> clip -> optimizer step -> log -> checkpoint. Data order, augmentation and sampled
+architectures are pure functions of (seed, step), so a resumed run is bit-identical.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from supernas.config import Config, save_config, to_dict
+from supernas.data import AugmentConfig, DeviceLoader
+from supernas.errors import SupernasError
+from supernas.experiment import build_space, checkpoint_path, load_splits
+from supernas.train.checkpoint import check_compatible, load_checkpoint, save_checkpoint
+from supernas.train.policy import make_optimizer, scheduled_lr, set_lr
+from supernas.train.samplers import make_sampler
+from supernas.utils import resolve_device
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Summary of a finished training run."""
+
+    run_dir: str
+    steps: int
+    resumed_from: int
+    train_seconds: float
+    images_per_second: float
+    final_loss: float
+
+
+def total_steps(config: Config, steps_per_epoch: int) -> int:
+    """Training length in steps: ``train.steps`` or ``train.epochs`` worth of batches."""
+    if config.train.steps > 0:
+        return config.train.steps
+    return max(1, math.ceil(config.train.epochs * steps_per_epoch))
+
+
+def append_jsonl(path: Path, record: dict) -> None:
+    """Append one JSON record as a line (flushed, so a killed run keeps what it logged)."""
+    with open(path, "a") as file:
+        file.write(json.dumps(record) + "\n")
+
+
+def first_nonfinite(losses: list[tuple[int, list, torch.Tensor]]) -> tuple[int, list] | None:
+    """The (step, architectures) of the first non-finite loss among recorded steps, if any."""
+    if not losses or bool(torch.stack([loss for _, _, loss in losses]).isfinite().all()):
+        return None
+    return next((step, archs) for step, archs, loss in losses if not bool(loss.isfinite()))
+
+
+def train_supernet(config: Config) -> TrainResult:
+    """Train (or resume) the supernet of ``config`` in ``config.run_dir``."""
+    device = resolve_device(config.data.device)
+    train_split, _ = load_splits(config)
+    space = build_space(config, train_split)
+    run_dir = Path(config.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    torch.manual_seed(config.train.seed)
+    model = space.build_supernet().to(device)
+    optimizer = make_optimizer(model.parameters(), config.train)
+    sampler = make_sampler(config.train.strategy, space, config.train.seed)
+    augment = AugmentConfig(crop_padding=config.data.crop_padding, flip=config.data.flip, cutout=config.data.cutout)
+    loader = DeviceLoader(train_split, config.data.batch_size, seed=config.train.seed, augment=augment, device=device)
+    steps = total_steps(config, loader.steps_per_epoch)
+
+    start = 0
+    ckpt = checkpoint_path(config)
+    if ckpt.exists():
+        state = load_checkpoint(ckpt)
+        check_compatible(state, space.describe(), to_dict(config), ckpt)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start = state["step"]
+    save_config(config, run_dir / "config.yaml")
+
+    def checkpoint(step: int) -> None:
+        save_checkpoint(ckpt, {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+                               "config": to_dict(config), "space": space.describe()})
+
+    pending: list[tuple[int, list, torch.Tensor]] = []
+    correct = torch.zeros((), device=device)
+    seen = 0
+    model.train()
+    started = time.perf_counter()
+    window_start, last_loss = started, float("nan")
+    progress = tqdm(range(start, steps), initial=start, total=steps, disable=not config.train.progress,
+                    desc="train", unit="step", dynamic_ncols=True)
+    for step in progress:
+        images, labels = loader.batch(step)
+        archs = sampler.sample(step)
+        set_lr(optimizer, scheduled_lr(config.train, step, steps))
+        optimizer.zero_grad(set_to_none=True)
+        step_loss = torch.zeros((), device=device)
+        for arch in archs:
+            logits = model(images, arch)
+            loss = F.cross_entropy(logits, labels)
+            loss.backward()
+            step_loss += loss.detach()
+            correct += (logits.detach().argmax(1) == labels).sum()
+        if config.train.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.train.grad_clip)
+        pending.append((step, archs, step_loss / len(archs)))
+        seen += len(labels) * len(archs)
+
+        done = step + 1
+        if done % config.train.log_every == 0 or done == steps or done % config.train.checkpoint_every == 0:
+            bad = first_nonfinite(pending)
+            if bad is not None:
+                raise SupernasError(f"loss became non-finite at step {bad[0]} training {', '.join(map(str, bad[1]))}; "
+                                    f"the last good checkpoint ({ckpt}) was kept")
+        optimizer.step()
+        if done % config.train.log_every == 0 or done == steps:
+            now = time.perf_counter()
+            last_loss = float(torch.stack([loss for _, _, loss in pending]).mean())
+            record = {"step": done, "loss": last_loss, "train_acc": float(correct) / max(seen, 1) * 100,
+                      "lr": optimizer.param_groups[0]["lr"], "images_per_second": seen / max(now - window_start, 1e-9),
+                      "elapsed": now - started}
+            append_jsonl(run_dir / "log.jsonl", record)
+            progress.set_postfix(loss=f"{last_loss:.3f}", acc=f"{record['train_acc']:.1f}")
+            pending, seen, window_start = [], 0, now
+            correct.zero_()
+        if done % config.train.checkpoint_every == 0 or done == steps:
+            checkpoint(done)
+    progress.close()
+    elapsed = time.perf_counter() - started
+    trained_images = (steps - start) * config.data.batch_size * len(sampler.sample(0))
+    return TrainResult(str(run_dir), steps, start, elapsed, trained_images / max(elapsed, 1e-9), last_loss)
