@@ -82,7 +82,7 @@ class RankConfig:
     num_images: int = _option(1000, "held-out images each subnet is scored on (stratified, fixed subset)")
     batch_size: int = _option(500, "scoring batch size")
     calibrate: bool = _option(True, "recompute BN statistics on training images before scoring (spaces with running-statistics BN)")
-    calibration_images: int = _option(2000, "training images used for BN calibration")
+    calibration_images: int = _option(500, "training images used for BN calibration of each subnet")
     ground_truth: str | None = _option(None, "ground-truth CSV (default: nasbench201.csv for nasbench201)")
     column: str = _option("cifar10_test_acc", "ground-truth column to compare with")
     top_fraction: float = _option(0.1, "fraction of the ranking used for top-k precision")
