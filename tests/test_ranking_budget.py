@@ -1,0 +1,37 @@
+"""The headline benchmark runs end to end at a tiny budget, and both variants score the same cells."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+from conftest import NB201_CSV, needs
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+
+@needs(NB201_CSV)
+def test_baseline_and_ours_score_identical_cells(tmp_path, monkeypatch, capsys):
+    import ranking_budget
+
+    scored = []
+    real = ranking_budget.score_cells
+
+    def recording(model, archs, scoring, truth, top_fraction=0.1):
+        scored.append([str(a) for a in archs])
+        return real(model, archs, scoring, truth, top_fraction)
+
+    monkeypatch.setattr(ranking_budget, "score_cells", recording)
+    markdown = tmp_path / "BENCH.md"
+    assert ranking_budget.main(["--budgets", "0.04", "--num-archs", "8", "--num-images", "64", "--device", "cpu",
+                                "--set", "data.dataset=synthetic", "--set", "data.synthetic_size=512",
+                                "--markdown", str(markdown), "--out", str(tmp_path)]) == 0
+    assert len(scored) == 2 and scored[0] == scored[1] and len(set(scored[0])) == 8
+    table = markdown.read_text()
+    for variant in ("| baseline | 0.04 |", "| ours | 0.04 |", "| param count | 0.04 |"):
+        assert variant in table
+    assert (tmp_path / "ranking_budget.png").stat().st_size > 1000
+    params_tau = [float(cells[8]) for cells in (line.split("|") for line in table.splitlines())
+                  if len(cells) > 8 and cells[1].strip() == "param count"]
+    assert len(params_tau) == 1 and -1 <= params_tau[0] <= 1 and not math.isnan(params_tau[0])
