@@ -29,8 +29,8 @@ def test_resumed_run_equals_uninterrupted_run_bit_for_bit(tiny_config, tmp_path,
     class Crash(Exception):
         pass
 
-    def crashing_sampler(strategy, space, seed):
-        sampler = real_make_sampler(strategy, space, seed)
+    def crashing_sampler(*args):
+        sampler = real_make_sampler(*args)
         original = sampler.sample
 
         def sample(step):

@@ -56,11 +56,11 @@ class SpaceConfig:
 class TrainConfig:
     """How the supernet is trained."""
 
-    strategy: str = _option("spos", "sampling strategy: spos (one uniform subnet per step) or fairnas (n subnets per step, every op once)")
+    strategy: str = _option("spos", "sampling strategy: spos (one uniform subnet per step), fairnas (n subnets per step, every op once), fewshot (one uniform subnet per step, trained in the sub-supernet of its fewshot_grouping group)")
     epochs: float = _option(250.0, "training length in epochs of the training split (ignored when steps > 0)")
     steps: int = _option(0, "training length in optimizer steps (0: use epochs)")
     lr: float = _option(0.025, "initial learning rate")
-    lr_min: float = _option(0.0, "final learning rate of the cosine schedule")
+    lr_min: float = _option(0.0, "final learning rate of the cosine schedule and of CaLR")
     schedule: str = _option("cosine", "learning-rate schedule: cosine or constant")
     momentum: float = _option(0.9, "SGD momentum")
     nesterov: bool = _option(True, "Nesterov momentum")
@@ -70,6 +70,12 @@ class TrainConfig:
     log_every: int = _option(50, "steps between log.jsonl records")
     checkpoint_every: int = _option(500, "steps between checkpoints (the last step is always saved)")
     progress: bool = _option(True, "show a progress bar")
+    calr: bool = _option(False, "complexity-aware LR (CaLR): lr·(1 - t/T)^γ with γ from the subnet's complexity (replaces the schedule; with several subnets per step the LR stays constant and each loss is weighted by the decay)")
+    calr_measure: str = _option("params", "complexity measure of CaLR: params or flops")
+    calr_gamma_max: float = _option(4.0, "CaLR's decay exponent of the smallest subnet (the largest gets 1/calr_gamma_max)")
+    ms: bool = _option(False, "momentum separation (MS): one momentum buffer set per group of subnets")
+    ms_grouping: str = _option("split_edge", "how MS groups subnets (nasbench201: split_edge, the op on space option split_edge, or edge0..edge5)")
+    fewshot_grouping: str = _option("edge0", "how few-shot NAS splits the supernet into sub-supernets (nasbench201: edge0, the op on edge 1<-0)")
 
 
 @dataclass

@@ -1,11 +1,16 @@
-"""What a run is built from: its data splits, its search space, its run directory."""
+"""What a run is built from: its data splits, its search space, its model, its run directory."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
+
+from torch import nn
 
 from supernas.config import Config
 from supernas.data import ImageDataset, load_dataset, split_dataset
+from supernas.errors import SupernasError
+from supernas.nn.fewshot import FewShotSupernet
 from supernas.spaces import Space, get_space
 
 
@@ -20,6 +25,20 @@ def build_space(config: Config, dataset: ImageDataset) -> Space:
     options = {"num_classes": dataset.num_classes, "in_channels": dataset.in_channels,
                "image_size": dataset.image_size, **config.space.options}
     return get_space(config.space.name, **options)
+
+
+def build_supernet(config: Config, space: Space) -> nn.Module:
+    """The model a run trains and scores: the space's supernet or, for few-shot NAS, one
+    sub-supernet per group of ``train.fewshot_grouping`` behind one ``forward(x, arch)``."""
+    train = config.train
+    if train.strategy != "fewshot":
+        return space.build_supernet()
+    grouping = train.fewshot_grouping
+    if train.ms and set(space.group_genes(train.ms_grouping)) <= set(space.group_genes(grouping)):
+        raise SupernasError(f"momentum separation ({train.ms_grouping}) must split on other genes than the few-shot "
+                            f"sub-supernets ({grouping}); pick another train.ms_grouping or space option split_edge")
+    parts = [space.build_supernet() for _ in range(space.num_groups(grouping))]
+    return FewShotSupernet(parts, functools.partial(space.group, grouping=grouping))
 
 
 def checkpoint_path(config: Config) -> Path:

@@ -16,7 +16,7 @@ from supernas.data import DeviceLoader, ImageDataset, take_subset
 from supernas.errors import SupernasError
 from supernas.evaluate.calibration import calibrate_batchnorm
 from supernas.evaluate.ranking import RankingMetrics, compare_to_ground_truth, ranking_metrics, write_ranking
-from supernas.experiment import build_space, checkpoint_path, load_splits
+from supernas.experiment import build_space, build_supernet, checkpoint_path, load_splits
 from supernas.spaces.base import Architecture, Space
 from supernas.train.checkpoint import check_compatible, load_checkpoint
 from supernas.utils import resolve_device, seeded_generator
@@ -103,7 +103,7 @@ def load_trained_supernet(config: Config, space: Space, device: torch.device) ->
         raise SupernasError(f"no checkpoint in {config.run_dir}; run 'supernas train' with this run_dir first")
     state = load_checkpoint(path)
     check_compatible(state, space.describe(), to_dict(config), path)
-    model = space.build_supernet()
+    model = build_supernet(config, space)
     model.load_state_dict(state["model"])
     return model.to(device)
 

@@ -16,6 +16,8 @@ from typing import Any, Hashable
 import torch
 from torch import nn
 
+from supernas.errors import SupernasError
+
 Architecture = Hashable
 """An architecture: immutable, hashable, with ``str(arch)`` its canonical string."""
 
@@ -103,14 +105,18 @@ class Space(abc.ABC):
     def complexity_range(self, measure: str = "params") -> tuple[float, float]:
         """Smallest and largest :meth:`complexity` over the space."""
 
-    # -- momentum separation -------------------------------------------------------------
+    # -- groupings (momentum separation, few-shot NAS) -----------------------------------
     def num_groups(self, grouping: str) -> int:
-        """Number of momentum-separation groups of the named grouping."""
-        raise NotImplementedError(f"space {self.name!r} defines no momentum groups")
+        """Number of groups of the named grouping (momentum separation, few-shot sub-supernets)."""
+        raise SupernasError(f"space {self.name!r} defines no groupings of architectures")
 
     def group(self, arch: Architecture, grouping: str) -> int:
-        """Momentum-separation group of ``arch`` under the named grouping."""
-        raise NotImplementedError(f"space {self.name!r} defines no momentum groups")
+        """Group of ``arch`` under the named grouping, in ``[0, num_groups(grouping))``."""
+        raise SupernasError(f"space {self.name!r} defines no groupings of architectures")
+
+    def group_genes(self, grouping: str) -> tuple[int, ...]:
+        """The genes whose values decide the group: holding them equal keeps architectures in one group."""
+        raise SupernasError(f"space {self.name!r} defines no groupings of architectures")
 
     # -- networks ------------------------------------------------------------------------
     @abc.abstractmethod

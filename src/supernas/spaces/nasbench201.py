@@ -65,8 +65,9 @@ class NasBench201Space(Space):
     Options: ``channels`` (C of the first stage, 16), ``cells_per_stage`` (N, 5), ``bn``
     (``batch``: batch statistics only, the reference recipe; ``running``: affine + running
     statistics, calibrated before scoring), ``split_edge`` (edge index 0..5 whose op selects
-    the momentum-separation group), and the dataset-dependent ``num_classes``,
-    ``in_channels``, ``image_size`` (filled in from the data by the trainer).
+    the group of grouping ``split_edge``, the default of momentum separation), and the
+    dataset-dependent ``num_classes``, ``in_channels``, ``image_size`` (filled in from the data
+    by the trainer). Groupings: ``split_edge`` and ``edge0``..``edge5`` (the op on that edge).
     """
 
     name = "nasbench201"
@@ -136,19 +137,26 @@ class NasBench201Space(Space):
         return (self.complexity(NasBench201Arch(("none",) * 6), measure),
                 self.complexity(NasBench201Arch(("nor_conv_3x3",) * 6), measure))
 
-    # -- momentum separation -------------------------------------------------------------
+    # -- groupings (momentum separation, few-shot NAS) -----------------------------------
     def num_groups(self, grouping: str = "split_edge") -> int:
-        self._check_grouping(grouping)
+        self.grouping_edge(grouping)
         return len(OPS)
 
     def group(self, arch: NasBench201Arch, grouping: str = "split_edge") -> int:
-        """The index of the op on ``split_edge`` (the DYNAS reference grouping, K = 5)."""
-        self._check_grouping(grouping)
-        return OPS.index(arch.ops[self.split_edge])
+        """The index of the op on the grouping's edge (``split_edge``: the DYNAS reference grouping, K = 5)."""
+        return OPS.index(arch.ops[self.grouping_edge(grouping)])
 
-    def _check_grouping(self, grouping: str) -> None:
-        if grouping != "split_edge":
-            raise SupernasError(f"unknown grouping {grouping!r} for nasbench201; available: split_edge")
+    def group_genes(self, grouping: str = "split_edge") -> tuple[int, ...]:
+        return (self.grouping_edge(grouping),)
+
+    def grouping_edge(self, grouping: str) -> int:
+        """The edge whose op decides the group: ``split_edge`` (the space option) or ``edge0``..``edge5``."""
+        if grouping == "split_edge":
+            return self.split_edge
+        named = {f"edge{index}": index for index in range(len(EDGES))}
+        if grouping not in named:
+            raise SupernasError(f"unknown grouping {grouping!r} for nasbench201; available: split_edge, {', '.join(named)}")
+        return named[grouping]
 
     # -- networks ------------------------------------------------------------------------
     def _network(self, candidates: Sequence[Sequence[str]]) -> NasBench201Network:

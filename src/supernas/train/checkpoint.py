@@ -1,5 +1,5 @@
-"""Checkpoints: one dict (model, optimizer, step, config, space), written atomically, read
-with ``weights_only=True``."""
+"""Checkpoints: one dict (model, policy: optimizer and every momentum group, step, config,
+space), written atomically, read with ``weights_only=True``."""
 
 from __future__ import annotations
 

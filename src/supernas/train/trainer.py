@@ -1,8 +1,9 @@
 """The one training loop for every space and sampling strategy.
 
-batch -> sampler -> forward/backward (gradients accumulated over the step's architectures)
--> clip -> optimizer step -> log -> checkpoint. Data order, augmentation and sampled
-architectures are pure functions of (seed, step), so a resumed run is bit-identical.
+batch -> sampler -> forward/backward (gradients accumulated over the step's architectures,
+losses weighted by the policy) -> clip -> policy step (learning rate, momentum group) -> log
+-> checkpoint. Data order, augmentation and sampled architectures are pure functions of
+(seed, step), so a resumed run is bit-identical.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from tqdm import tqdm
 from supernas.config import Config, save_config, to_dict
 from supernas.data import AugmentConfig, DeviceLoader
 from supernas.errors import SupernasError
-from supernas.experiment import build_space, checkpoint_path, load_splits
+from supernas.experiment import build_space, build_supernet, checkpoint_path, load_splits
 from supernas.train.checkpoint import check_compatible, load_checkpoint, save_checkpoint
-from supernas.train.policy import make_optimizer, scheduled_lr, set_lr
+from supernas.train.policy import OptimisationPolicy, make_optimizer
 from supernas.train.samplers import make_sampler
 from supernas.utils import resolve_device
 
@@ -68,12 +69,13 @@ def train_supernet(config: Config) -> TrainResult:
     run_dir.mkdir(parents=True, exist_ok=True)
 
     torch.manual_seed(config.train.seed)
-    model = space.build_supernet().to(device)
-    optimizer = make_optimizer(model.parameters(), config.train)
-    sampler = make_sampler(config.train.strategy, space, config.train.seed)
+    model = build_supernet(config, space).to(device)
     augment = AugmentConfig(crop_padding=config.data.crop_padding, flip=config.data.flip, cutout=config.data.cutout)
     loader = DeviceLoader(train_split, config.data.batch_size, seed=config.train.seed, augment=augment, device=device)
     steps = total_steps(config, loader.steps_per_epoch)
+    policy = OptimisationPolicy(make_optimizer(model.parameters(), config.train), config.train, space, steps)
+    shared_genes = space.group_genes(config.train.ms_grouping) if config.train.ms else ()
+    sampler = make_sampler(config.train.strategy, space, config.train.seed, shared_genes)
 
     start = 0
     ckpt = checkpoint_path(config)
@@ -81,12 +83,12 @@ def train_supernet(config: Config) -> TrainResult:
         state = load_checkpoint(ckpt)
         check_compatible(state, space.describe(), to_dict(config), ckpt)
         model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+        policy.load_state_dict(state["policy"])
         start = state["step"]
     save_config(config, run_dir / "config.yaml")
 
     def checkpoint(step: int) -> None:
-        save_checkpoint(ckpt, {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+        save_checkpoint(ckpt, {"model": model.state_dict(), "policy": policy.state_dict(), "step": step,
                                "config": to_dict(config), "space": space.describe()})
 
     pending: list[tuple[int, list, torch.Tensor]] = []
@@ -100,13 +102,12 @@ def train_supernet(config: Config) -> TrainResult:
     for step in progress:
         images, labels = loader.batch(step)
         archs = sampler.sample(step)
-        set_lr(optimizer, scheduled_lr(config.train, step, steps))
-        optimizer.zero_grad(set_to_none=True)
+        model.zero_grad(set_to_none=True)
         step_loss = torch.zeros((), device=device)
-        for arch in archs:
+        for arch, weight in zip(archs, policy.loss_weights(step, archs)):
             logits = model(images, arch)
             loss = F.cross_entropy(logits, labels)
-            loss.backward()
+            (loss * weight).backward()
             step_loss += loss.detach()
             correct += (logits.detach().argmax(1) == labels).sum()
         if config.train.grad_clip > 0:
@@ -120,12 +121,12 @@ def train_supernet(config: Config) -> TrainResult:
             if bad is not None:
                 raise SupernasError(f"loss became non-finite at step {bad[0]} training {', '.join(map(str, bad[1]))}; "
                                     f"the last good checkpoint ({ckpt}) was kept")
-        optimizer.step()
+        policy.step(step, archs)
         if done % config.train.log_every == 0 or done == steps:
             now = time.perf_counter()
             last_loss = float(torch.stack([loss for _, _, loss in pending]).mean())
             record = {"step": done, "loss": last_loss, "train_acc": float(correct) / max(seen, 1) * 100,
-                      "lr": optimizer.param_groups[0]["lr"], "images_per_second": seen / max(now - window_start, 1e-9),
+                      "lr": policy.optimizer.param_groups[0]["lr"], "images_per_second": seen / max(now - window_start, 1e-9),
                       "elapsed": now - started}
             append_jsonl(run_dir / "log.jsonl", record)
             progress.set_postfix(loss=f"{last_loss:.3f}", acc=f"{record['train_acc']:.1f}")
