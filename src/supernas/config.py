@@ -95,14 +95,61 @@ class RankConfig:
 
 
 @dataclass
+class SearchConfig:
+    """How architectures are searched: the algorithm, its objectives, budget and constraints."""
+
+    algorithm: str = _option("nsga2", "search algorithm: nsga2 (accuracy vs cost), evolution (accuracy under the constraints) or random")
+    objective: str = _option("supernet", "accuracy source: supernet (the run's trained supernet on the held-out split) or groundtruth (the rank.ground_truth table's rank.column)")
+    cost: str = _option("params", "second objective, minimised: params, flops (analytic) or latency (measured on data.device)")
+    population: int = _option(50, "population size (random search draws population x generations architectures)")
+    generations: int = _option(20, "number of generations, the initial population included")
+    parents: int = _option(10, "evolution: the top-k architectures that parent each generation")
+    mutations: int = _option(25, "evolution: mutated children per generation")
+    crossovers: int = _option(25, "evolution: crossover children per generation")
+    mutation_prob: float = _option(0.1, "probability that a gene is resampled by a mutation")
+    max_params: float = _option(0.0, "constraint: largest allowed parameter count (0: none)")
+    max_flops: float = _option(0.0, "constraint: largest allowed multiply-adds (0: none)")
+    seed: int = _option(0, "seed of the search (the same seed and scores give the same search)")
+    latency_batch_size: int = _option(1, "latency: images per timed forward pass")
+    latency_runs: int = _option(20, "latency: timed runs per architecture (the median is kept)")
+    latency_warmup: int = _option(3, "latency: untimed runs before timing")
+
+
+@dataclass
+class ExportConfig:
+    """Which searched architecture becomes a standalone model, and in which formats."""
+
+    arch: str | None = _option(None, "architecture to export and retrain (default: the most accurate one on the search front)")
+    onnx: bool = _option(True, "also write model.onnx (needs the onnx package; skipped with a note otherwise)")
+
+
+@dataclass
+class RetrainConfig:
+    """How an exported architecture is trained from scratch and tested (the standard recipe)."""
+
+    epochs: float = _option(200.0, "training length in epochs of the whole training set (ignored when steps > 0)")
+    steps: int = _option(0, "training length in optimizer steps (0: use epochs)")
+    batch_size: int = _option(256, "training batch size")
+    lr: float = _option(0.1, "initial learning rate (cosine to 0)")
+    momentum: float = _option(0.9, "SGD Nesterov momentum")
+    weight_decay: float = _option(5e-4, "weight decay")
+    grad_clip: float = _option(5.0, "gradient-norm clip (0 disables)")
+    seed: int = _option(0, "seed of weights, data order and augmentation")
+    checkpoint_every: int = _option(500, "steps between checkpoints (the last step is always saved)")
+
+
+@dataclass
 class Config:
-    """A whole run: data, space, training and ranking settings, and where results go."""
+    """A whole run: data, space, training, ranking, search, export and retraining settings, and where results go."""
 
     run_dir: str = _option("runs/default", "run directory (config.yaml, log.jsonl, checkpoints/, ranking files)")
     data: DataConfig = field(default_factory=DataConfig)
     space: SpaceConfig = field(default_factory=SpaceConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     rank: RankConfig = field(default_factory=RankConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+    retrain: RetrainConfig = field(default_factory=RetrainConfig)
 
 
 def _field_type(cls: type, name: str) -> Any:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +14,7 @@ from supernas.benchmarks.tables import GroundTruth, default_nasbench201_path, lo
 from supernas.config import Config, to_dict
 from supernas.data import DeviceLoader, ImageDataset, take_subset
 from supernas.errors import SupernasError
+from supernas.evaluate.cache import SCORES_FILE, CachedMeasure, ScoreCache, file_sha256
 from supernas.evaluate.calibration import calibrate_batchnorm
 from supernas.evaluate.ranking import RankingMetrics, compare_to_ground_truth, ranking_metrics, write_ranking
 from supernas.experiment import build_space, build_supernet, checkpoint_path, load_splits
@@ -32,6 +33,13 @@ class ScoringData:
     calibration_batches: list[torch.Tensor]
 
 
+def calibration_batches(train: ImageDataset, config: Config, device: torch.device) -> list[torch.Tensor]:
+    """Normalised batches of the fixed stratified subset of training images used for BN calibration."""
+    rank = config.rank
+    subset = take_subset(train, min(rank.calibration_images, len(train)), seed=config.data.split_seed + 1)
+    return [x for x, _ in DeviceLoader(subset, rank.batch_size, device=device).batches_in_order(rank.batch_size)]
+
+
 def prepare_scoring_data(heldout: ImageDataset, train: ImageDataset, config: Config, device: torch.device,
                          calibrate: bool) -> ScoringData:
     """Normalised batches of a fixed stratified subset of the held-out split (and of the
@@ -41,11 +49,20 @@ def prepare_scoring_data(heldout: ImageDataset, train: ImageDataset, config: Con
     rank = config.rank
     evaluation = take_subset(heldout, min(rank.num_images, len(heldout)), seed=config.data.split_seed)
     eval_batches = list(DeviceLoader(evaluation, rank.batch_size, device=device).batches_in_order(rank.batch_size))
-    calibration_batches = []
-    if calibrate:
-        subset = take_subset(train, min(rank.calibration_images, len(train)), seed=config.data.split_seed + 1)
-        calibration_batches = [x for x, _ in DeviceLoader(subset, rank.batch_size, device=device).batches_in_order(rank.batch_size)]
-    return ScoringData(eval_batches, calibration_batches)
+    return ScoringData(eval_batches, calibration_batches(train, config, device) if calibrate else [])
+
+
+@torch.no_grad()
+def top1_accuracy(forward: Callable[[torch.Tensor], torch.Tensor], batches: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> float:
+    """Top-1 accuracy (%) of ``forward(images)`` logits over labelled batches (one host sync)."""
+    correct, total = None, 0
+    for images, labels in batches:
+        hits = (forward(images).argmax(1) == labels).sum()
+        correct = hits if correct is None else correct + hits
+        total += len(labels)
+    if total == 0:
+        raise SupernasError("no images to measure accuracy on")
+    return float(correct) * 100.0 / total
 
 
 @torch.no_grad()
@@ -55,12 +72,7 @@ def score_architecture(model: torch.nn.Module, arch: Architecture, data: Scoring
     if data.calibration_batches:
         calibrate_batchnorm(model, data.calibration_batches, lambda x: model(x, arch))
     model.eval()
-    correct = torch.zeros((), dtype=torch.long, device=data.eval_batches[0][0].device)
-    total = 0
-    for images, labels in data.eval_batches:
-        correct += (model(images, arch).argmax(1) == labels).sum()
-        total += len(labels)
-    return float(correct) * 100.0 / total
+    return top1_accuracy(lambda images: model(images, arch), data.eval_batches)
 
 
 def sample_architectures(space: Space, count: int, seed: int) -> list[Architecture]:
@@ -108,6 +120,37 @@ def load_trained_supernet(config: Config, space: Space, device: torch.device) ->
     return model.to(device)
 
 
+def open_score_cache(config: Config) -> ScoreCache:
+    """The run's persistent score cache, ``RUN_DIR/scores.sqlite``."""
+    return ScoreCache(Path(config.run_dir) / SCORES_FILE)
+
+
+def scoring_context(config: Config, calibrate: bool, num_images: int) -> dict:
+    """What a supernet accuracy depends on besides the architecture: the checkpoint's bytes,
+    the calibration settings and the held-out images (the score cache's key)."""
+    data, rank = config.data, config.rank
+    split = {"dataset": data.dataset, "train_fraction": data.train_fraction, "split_seed": data.split_seed,
+             "images": num_images, "batch_size": rank.batch_size}
+    if data.dataset == "synthetic":
+        split["synthetic_size"] = data.synthetic_size
+    calibration = {"images": rank.calibration_images, "batch_size": rank.batch_size} if calibrate else None
+    return {"measure": "supernet_accuracy", "checkpoint": file_sha256(checkpoint_path(config)),
+            "calibration": calibration, "split": split}
+
+
+def supernet_accuracy(config: Config, space: Space, splits: tuple[ImageDataset, ImageDataset], device: torch.device,
+                      cache: ScoreCache) -> CachedMeasure:
+    """Cached top-1 accuracy (%) of architectures in the run's trained supernet on the held-out
+    split, BN-calibrated first when the space needs it and ``rank.calibrate`` is on."""
+    train_split, heldout = splits
+    model = load_trained_supernet(config, space, device)
+    calibrate = config.rank.calibrate and space.needs_calibration
+    data = prepare_scoring_data(heldout, train_split, config, device, calibrate)
+    num_images = sum(len(labels) for _, labels in data.eval_batches)
+    return CachedMeasure(lambda arch: score_architecture(model, arch, data), scoring_context(config, calibrate, num_images),
+                         cache)
+
+
 @dataclass(frozen=True)
 class RankResult:
     """Ranking metrics of a run, with the parameter-count baseline on the same architectures."""
@@ -125,13 +168,11 @@ def rank_run(config: Config) -> RankResult:
     train_split, heldout = load_splits(config)
     space = build_space(config, train_split)
     truth = ground_truth_for(config, space)
-    model = load_trained_supernet(config, space, device)
     archs = (read_architectures(space, config.rank.archs_file) if config.rank.archs_file
              else sample_architectures(space, config.rank.num_archs, config.rank.arch_seed))
-    calibrate = config.rank.calibrate and space.needs_calibration
     started = time.perf_counter()
-    data = prepare_scoring_data(heldout, train_split, config, device, calibrate)
-    scores = {str(arch): score_architecture(model, arch, data)
+    accuracy = supernet_accuracy(config, space, (train_split, heldout), device, open_score_cache(config))
+    scores = {str(arch): accuracy([arch])[0]
               for arch in tqdm(archs, desc="score", unit="arch", disable=not config.train.progress, dynamic_ncols=True)}
     score_seconds = time.perf_counter() - started
     metrics = compare_to_ground_truth(scores, truth, config.rank.top_fraction)
@@ -139,6 +180,7 @@ def rank_run(config: Config) -> RankResult:
                                      config.rank.top_fraction)
     out_dir = Path(config.run_dir) / "ranking"
     write_ranking(out_dir, scores, truth, metrics, extra={
-        "params_baseline": params_metrics.as_dict(), "score_seconds": score_seconds, "calibrated": calibrate,
-        "num_images": sum(len(y) for _, y in data.eval_batches), "space": space.describe()})
+        "params_baseline": params_metrics.as_dict(), "score_seconds": score_seconds,
+        "calibrated": accuracy.context["calibration"] is not None, "num_images": accuracy.context["split"]["images"],
+        "space": space.describe()})
     return RankResult(metrics, params_metrics, scores, score_seconds, str(out_dir))

@@ -19,6 +19,9 @@ RESULT_NEUTRAL_KEYS = {("train", "log_every"), ("train", "checkpoint_every"), ("
                        ("data", "device"), ("data", "root")}
 """Config entries that do not change what training computes; they may differ on resume."""
 
+AFTER_TRAINING_SECTIONS = {"rank", "search", "export", "retrain"}
+"""Config sections read only after the supernet is trained; checkpoints ignore them."""
+
 
 def save_checkpoint(path: str | Path, state: dict) -> None:
     """Write ``state`` (plus a format tag) to ``path`` atomically."""
@@ -64,7 +67,7 @@ def check_compatible(state: dict, space_description: dict, config: dict, path: s
         raise SupernasError(f"checkpoint {path} is from a different search space ({details})")
     saved, current = _flatten(state["config"]), _flatten(config)
     differing = [key for key in sorted(set(saved) | set(current), key=str)
-                 if key[0] != "rank" and key not in RESULT_NEUTRAL_KEYS and saved.get(key) != current.get(key)]
+                 if key[0] not in AFTER_TRAINING_SECTIONS and key not in RESULT_NEUTRAL_KEYS and saved.get(key) != current.get(key)]
     if differing:
         details = ", ".join(f"{'.'.join(k)}: {saved.get(k)!r} vs {current.get(k)!r}" for k in differing[:4])
         raise SupernasError(f"checkpoint {path} was trained with a different config ({details}); use another run_dir or the same settings")
