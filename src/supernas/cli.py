@@ -1,4 +1,4 @@
-"""Command line: ``supernas train | rank | run | spaces``.
+"""Command line: ``supernas train | rank | search | export | retrain | run | spaces``.
 
 Thin: read the config (YAML file or preset, then dotted overrides such as ``--train.lr 0.05``),
 call one public function, print the result. User errors print one line and exit with 2.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import sys
+import time
 from pathlib import Path
 
 from supernas.config import Config, leaf_fields, load_config
@@ -17,7 +18,10 @@ from supernas.errors import SupernasError
 COMMANDS = {
     "train": "train (or resume) a supernet in --run_dir",
     "rank": "score subnets of a trained supernet and compare them with ground truth",
-    "run": "train, then rank: the whole job on the default dataset",
+    "search": "search architectures (nsga2, evolution or random) with the run's supernet or a ground-truth table",
+    "export": "write the searched architecture as a standalone model (supernet weights, subnet.pt and model.onnx)",
+    "retrain": "train the searched architecture from scratch and report its test accuracy",
+    "run": "the main job: train a supernet, rank it against ground truth (NAS-Bench-201), search with NSGA-II, export",
     "spaces": "list the search spaces and their options",
 }
 
@@ -61,10 +65,14 @@ def split_overrides(args: argparse.Namespace, extra: list[str]) -> dict[str, str
     return overrides
 
 
+SAVED_CONFIG_COMMANDS = ("rank", "search", "export", "retrain", "run")
+"""Commands that default to the run directory's saved config.yaml."""
+
+
 def resolve_config(args: argparse.Namespace, overrides: dict[str, str]) -> Config:
     """The config a command runs with: file or preset (or the run's saved config), then overrides."""
     source = args.config
-    if source is None and args.command in ("rank", "run"):
+    if source is None and args.command in SAVED_CONFIG_COMMANDS:
         run_dir = overrides.get("run_dir", Config().run_dir)
         saved = Path(run_dir) / "config.yaml"
         if saved.is_file():
@@ -105,6 +113,51 @@ def command_rank(config: Config) -> None:
     print(f"written to {result.out_dir}/ranking.json and ranking.csv")
 
 
+def command_search(config: Config) -> None:
+    from supernas.search.report import front_table
+    from supernas.search.runner import search_run
+
+    run = search_run(config)
+    result = run.result
+    print(f"searched {result.queries} architectures with {result.algorithm} in {result.seconds:.1f} s "
+          f"({result.computed} scored, {result.reused} from the cache); Pareto front, accuracy vs {result.cost}"
+          f"{', true = ' + run.truth.column if run.truth else ''}, * = most accurate:")
+    print(front_table(result, run.truth))
+    print(f"written to {run.out_dir}/pareto.json, pareto.csv, history.csv and pareto.png")
+
+
+def command_export(config: Config) -> None:
+    from supernas.search.export import export_run
+
+    result = export_run(config)
+    weights = "supernet weights, calibrated BN" if result.inherited else "untrained weights (no supernet in the run)"
+    print(f"exported {result.arch} ({weights}) to {result.out_dir}/subnet.pt; ONNX: {result.onnx}")
+
+
+def command_retrain(config: Config) -> None:
+    from supernas.train.retrain import retrain_run
+
+    result = retrain_run(config)
+    print(f"retrained {result.arch} ({result.params:,} parameters) for {result.steps} steps (resumed from "
+          f"{result.resumed_from}) in {result.train_seconds:.1f} s: test accuracy {result.test_accuracy:.2f}%; "
+          f"written to {result.out_dir}/result.json")
+
+
+def command_run(config: Config) -> None:
+    """The main job: train, rank against ground truth when the space has one, search, export."""
+    started = time.perf_counter()
+    command_train(config)
+    if config.space.name == "nasbench201" or config.rank.ground_truth:
+        command_rank(config)
+    command_search(config)
+    command_export(config)
+    print(f"main job finished in {time.perf_counter() - started:.0f} s; results in {config.run_dir}")
+
+
+COMMAND_FUNCTIONS = {"train": command_train, "rank": command_rank, "search": command_search,
+                     "export": command_export, "retrain": command_retrain, "run": command_run}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``supernas`` console script."""
     parser = build_parser()
@@ -114,10 +167,7 @@ def main(argv: list[str] | None = None) -> int:
             print_spaces()
             return 0
         config = resolve_config(args, split_overrides(args, extra))
-        if args.command in ("train", "run"):
-            command_train(config)
-        if args.command in ("rank", "run"):
-            command_rank(config)
+        COMMAND_FUNCTIONS[args.command](config)
     except SupernasError as error:
         print(f"supernas: error: {error}", file=sys.stderr)
         return 2

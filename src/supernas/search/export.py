@@ -1,0 +1,194 @@
+"""Export: a searched architecture as a plain standalone ``nn.Module`` (``space.build_subnet``),
+its weights inherited from the supernet by name, saved as ``subnet.pt`` and ``model.onnx``.
+
+BatchNorm layers that normalise with batch statistics only (the NAS-Bench-201 supernet recipe)
+make a model's outputs depend on the rest of its batch; when calibration images are given,
+export gives such layers running statistics and computes them, with every other BN's, on those
+images, so the exported model is an ordinary eval-mode network.
+"""
+
+from __future__ import annotations
+
+import inspect
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from supernas.config import Config
+from supernas.errors import SupernasError
+from supernas.evaluate.calibration import calibrate_batchnorm
+from supernas.evaluate.evaluator import calibration_batches, load_trained_supernet
+from supernas.experiment import build_space, checkpoint_path, load_splits
+from supernas.search.runner import chosen_architecture
+from supernas.spaces import get_space
+from supernas.spaces.base import Architecture, Space
+from supernas.utils import atomic_write_bytes, atomic_write_text, resolve_device
+
+SUBNET_FORMAT = "supernas-subnet-v1"
+SUBNET_FILE, ONNX_FILE, ARCH_FILE = "subnet.pt", "model.onnx", "arch.txt"
+
+
+def supernet_name(subnet_name: str, supernet_state: dict) -> str | None:
+    """The supernet entry a subnet entry inherits: the same name, or the name below the subnet's
+    wrapper module (``network.`` of ``FixedArchitecture``); None when there is none."""
+    for name in (subnet_name, subnet_name.partition(".")[2]):
+        if name in supernet_state:
+            return name
+    return None
+
+
+def inherit_weights(subnet: nn.Module, supernet_state: dict) -> None:
+    """Load every parameter and buffer of ``subnet`` from the supernet's state dict by name."""
+    inherited = {}
+    for name, tensor in subnet.state_dict().items():
+        source = supernet_name(name, supernet_state)
+        if source is None:
+            raise SupernasError(f"the supernet has no weights for the subnet's {name!r}")
+        if supernet_state[source].shape != tensor.shape:
+            raise SupernasError(f"supernet weights {source!r} have shape {tuple(supernet_state[source].shape)}, "
+                                f"the subnet's {name!r} needs {tuple(tensor.shape)}")
+        inherited[name] = supernet_state[source]
+    subnet.load_state_dict(inherited)
+
+
+def freeze_batch_statistics(model: nn.Module) -> int:
+    """Give BN layers that use batch statistics only running-statistics buffers (to be
+    calibrated); returns how many layers changed."""
+    device = next(model.parameters(), torch.empty(0)).device
+    changed = 0
+    for norm in model.modules():
+        if isinstance(norm, nn.modules.batchnorm._BatchNorm) and not norm.track_running_stats:
+            norm.track_running_stats = True
+            norm.register_buffer("running_mean", torch.zeros(norm.num_features, device=device))
+            norm.register_buffer("running_var", torch.ones(norm.num_features, device=device))
+            norm.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long, device=device))
+            changed += 1
+    return changed
+
+
+def export_subnet(space: Space, arch: Architecture, supernet_state: dict | None = None,
+                  calibration: list[torch.Tensor] | None = None) -> nn.Module:
+    """The standalone network of ``arch`` in eval mode: weights inherited from ``supernet_state``
+    when given, and every BN's statistics computed on the ``calibration`` batches when given
+    (layers using batch statistics are frozen to running statistics first)."""
+    subnet = space.build_subnet(arch)
+    if supernet_state is not None:
+        inherit_weights(subnet, supernet_state)
+    if calibration:
+        subnet.to(calibration[0].device)
+        freeze_batch_statistics(subnet)
+        calibrate_batchnorm(subnet, calibration)
+    return subnet.eval()
+
+
+def save_subnet(path: str | Path, model: nn.Module, space: Space, arch: Architecture) -> None:
+    """Write the standalone model's weights with its space and architecture (atomically)."""
+    frozen = any(isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats for m in model.modules())
+    buffer = io.BytesIO()
+    torch.save({"format": SUBNET_FORMAT, "space": space.describe(), "arch": str(arch), "running_statistics": frozen,
+                "state_dict": {k: v.cpu() for k, v in model.state_dict().items()}}, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_subnet(path: str | Path) -> nn.Module:
+    """A standalone model written by :func:`save_subnet`, in eval mode on the CPU."""
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError) as error:
+        raise SupernasError(f"cannot read exported model {path}: {str(error).splitlines()[0][:120]}") from None
+    if not isinstance(saved, dict) or saved.get("format") != SUBNET_FORMAT:
+        raise SupernasError(f"{path} is not a model written by 'supernas export'")
+    options = {k: v for k, v in saved["space"].items() if k != "name"}
+    space = get_space(saved["space"]["name"], **options)
+    model = space.build_subnet(space.parse(saved["arch"]))
+    if saved["running_statistics"]:
+        freeze_batch_statistics(model)
+    model.load_state_dict(saved["state_dict"])
+    return model.eval()
+
+
+def torchscript_onnx_export(model: nn.Module, path: str | Path, example: torch.Tensor, dynamic_axes: dict | None) -> None:
+    """``torch.onnx.export`` with the TorchScript-based exporter (``dynamo=False`` where torch has
+    the option), warnings silenced."""
+    options = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model.eval(), (example,), str(path), input_names=["images"], output_names=["logits"],
+                          dynamic_axes=dynamic_axes, **options)
+
+
+def export_onnx(model: nn.Module, path: str | Path, example: torch.Tensor) -> bool:
+    """Write ``model`` as ONNX; returns whether the batch size is dynamic. Models whose ops take
+    shapes from their input (such as a box-filter average pool) are written for the batch size
+    of ``example`` instead."""
+    try:
+        torchscript_onnx_export(model, path, example, {"images": {0: "batch"}, "logits": {0: "batch"}})
+        return True
+    except torch.onnx.errors.SymbolicValueError:
+        torchscript_onnx_export(model, path, example, None)
+        return False
+
+
+def onnx_max_difference(path: str | Path, model: nn.Module, example: torch.Tensor) -> float | None:
+    """Largest absolute difference between onnxruntime's and torch's outputs on ``example``
+    (None when onnxruntime is not installed)."""
+    try:
+        import onnxruntime
+    except ImportError:
+        return None
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    ours = session.run(None, {"images": example.cpu().numpy()})[0]
+    with torch.no_grad():
+        theirs = model(example).cpu().numpy()
+    return float(abs(ours - theirs).max())
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What ``supernas export`` wrote."""
+
+    arch: str
+    out_dir: str
+    inherited: bool
+    onnx: str
+
+
+def export_folder(config: Config) -> Path:
+    """Where a run's exported model goes."""
+    return Path(config.run_dir) / "export"
+
+
+def write_onnx(model: nn.Module, out_dir: Path, example: torch.Tensor) -> str:
+    """Export ``model.onnx`` into ``out_dir`` and check it with onnxruntime; a note of what happened."""
+    path = out_dir / ONNX_FILE
+    try:
+        dynamic = export_onnx(model, path, example)
+    except (ImportError, RuntimeError) as error:
+        return f"not written ({str(error).splitlines()[0][:160]})"
+    difference = onnx_max_difference(path, model, example)
+    check = "onnxruntime not installed" if difference is None else f"onnxruntime max |diff| {difference:.2e}"
+    batch = "dynamic batch size" if dynamic else f"batch size {len(example)}"
+    return f"{path} ({batch}; {check})"
+
+
+def export_run(config: Config) -> ExportResult:
+    """Export the run's chosen architecture (``export.arch`` or the search's most accurate):
+    with supernet weights and calibrated BN when the run has a trained supernet, untrained otherwise."""
+    device = resolve_device(config.data.device)
+    train_split, _ = load_splits(config)
+    space = build_space(config, train_split)
+    arch = chosen_architecture(config, space)
+    inherited = checkpoint_path(config).exists()
+    state = load_trained_supernet(config, space, device).state_dict() if inherited else None
+    calibration = calibration_batches(train_split, config, device) if inherited else None
+    model = export_subnet(space, arch, state, calibration).cpu()
+    out_dir = export_folder(config)
+    save_subnet(out_dir / SUBNET_FILE, model, space, arch)
+    atomic_write_text(out_dir / ARCH_FILE, f"{arch}\n")
+    example = torch.zeros(2, train_split.in_channels, train_split.image_size, train_split.image_size)
+    onnx_note = write_onnx(model, out_dir, example) if config.export.onnx else "not asked for"
+    return ExportResult(str(arch), str(out_dir), inherited, onnx_note)

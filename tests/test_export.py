@@ -1,0 +1,120 @@
+"""Export: standalone subnets with supernet weights give the supernet's outputs; saved models
+and ONNX (checked with onnxruntime when installed) give the same outputs; retraining."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from supernas.cli import main
+from supernas.errors import SupernasError
+from supernas.evaluate.calibration import calibrate_batchnorm
+from supernas.search.export import (export_onnx, export_subnet, freeze_batch_statistics, inherit_weights, load_subnet,
+                                    onnx_max_difference, save_subnet)
+from supernas.spaces import get_space
+
+ARCH = "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
+
+
+def trained_supernet(bn: str):
+    """A small supernet whose weights and BN statistics are not at their initial values."""
+    torch.manual_seed(0)
+    space = get_space("nasbench201", channels=4, cells_per_stage=1, bn=bn)
+    supernet = space.build_supernet()
+    with torch.no_grad():
+        for parameter in supernet.parameters():
+            parameter.add_(0.1 * torch.randn_like(parameter))
+    return space, supernet
+
+
+def images(count: int, seed: int) -> torch.Tensor:
+    return torch.randn(count, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
+
+
+def test_batch_statistics_subnet_gives_the_supernet_outputs():
+    space, supernet = trained_supernet("batch")
+    arch = space.parse(ARCH)
+    subnet = export_subnet(space, arch, supernet.state_dict())
+    x = images(8, 1)
+    with torch.no_grad():
+        torch.testing.assert_close(subnet(x), supernet.eval()(x, arch), rtol=0, atol=1e-6)
+
+
+def test_calibrated_subnet_gives_the_calibrated_supernet_outputs():
+    space, supernet = trained_supernet("running")
+    arch = space.parse(ARCH)
+    batches = [images(16, 2), images(16, 3)]
+    subnet = export_subnet(space, arch, supernet.state_dict(), batches)
+    calibrate_batchnorm(supernet, batches, lambda x: supernet(x, arch))
+    x = images(8, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(subnet(x), supernet.eval()(x, arch), rtol=0, atol=1e-6)
+
+
+def test_frozen_batch_statistics_make_outputs_independent_of_the_batch(tmp_path):
+    space, supernet = trained_supernet("batch")
+    subnet = export_subnet(space, space.parse(ARCH), supernet.state_dict(), [images(32, 5)])
+    x = images(6, 6)
+    with torch.no_grad():
+        torch.testing.assert_close(subnet(x[:1]), subnet(x)[:1], rtol=0, atol=1e-5)
+        save_subnet(tmp_path / "subnet.pt", subnet, space, space.parse(ARCH))
+        torch.testing.assert_close(load_subnet(tmp_path / "subnet.pt")(x), subnet(x), rtol=0, atol=0)
+
+
+def test_freeze_only_touches_batch_statistics_layers():
+    space, _ = trained_supernet("running")
+    assert freeze_batch_statistics(space.build_subnet(space.parse(ARCH))) == 0
+    space, _ = trained_supernet("batch")
+    assert freeze_batch_statistics(space.build_subnet(space.parse(ARCH))) > 0
+
+
+def test_weights_of_another_space_are_refused():
+    space, _ = trained_supernet("running")
+    _, other = trained_supernet("batch")
+    with pytest.raises(SupernasError, match="no weights"):
+        inherit_weights(space.build_subnet(space.parse(ARCH)), other.state_dict())
+    wider = get_space("nasbench201", channels=8, cells_per_stage=1, bn="running").build_supernet()
+    with pytest.raises(SupernasError, match="shape"):
+        inherit_weights(space.build_subnet(space.parse(ARCH)), wider.state_dict())
+
+
+@pytest.mark.parametrize("bn", ["running", "batch"])
+def test_onnx_export_gives_the_same_outputs(tmp_path, bn):
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    space, supernet = trained_supernet(bn)
+    subnet = export_subnet(space, space.parse(ARCH), supernet.state_dict(), [images(32, 7)])
+    dynamic = export_onnx(subnet, tmp_path / "model.onnx", images(2, 8))
+    assert onnx_max_difference(tmp_path / "model.onnx", subnet, images(5 if dynamic else 2, 9)) < 1e-4
+
+
+TINY = ["--data.dataset", "synthetic", "--data.synthetic_size", "256", "--data.batch_size", "16", "--data.device", "cpu",
+        "--space.options.channels", "4", "--space.options.cells_per_stage", "1", "--train.steps", "4",
+        "--train.progress", "false", "--rank.num_images", "64", "--rank.batch_size", "32",
+        "--rank.calibration_images", "64", "--search.population", "4", "--search.generations", "2"]
+
+
+def test_export_and_retrain_commands(tmp_path, capsys):
+    run_dir = str(tmp_path / "run")
+    assert main(["train", "--run_dir", run_dir, *TINY]) == 0
+    assert main(["search", "--run_dir", run_dir]) == 0
+    best = json.loads((tmp_path / "run/search/nsga2/pareto.json").read_text())["best"]["arch"]
+    assert main(["export", "--run_dir", run_dir]) == 0
+    out = capsys.readouterr().out
+    assert f"exported {best} (supernet weights" in out
+    assert (tmp_path / "run/export/arch.txt").read_text().strip() == best
+    model = load_subnet(tmp_path / "run/export/subnet.pt")
+    assert model(images(2, 0)).shape == (2, 10)
+    retrain = ["retrain", "--run_dir", run_dir, "--retrain.steps", "3", "--retrain.batch_size", "16"]
+    assert main(retrain) == 0
+    result = json.loads((tmp_path / "run/retrain/result.json").read_text())
+    assert result["arch"] == best and result["steps"] == 3 and 0 <= result["test_accuracy"] <= 100
+    assert main(retrain) == 0  # resumes at the end: nothing left to train
+    assert "resumed from 3" in capsys.readouterr().out
+
+
+def test_export_without_a_search_is_one_line(tmp_path, capsys):
+    assert main(["export", "--run_dir", str(tmp_path / "run"), "--data.dataset", "synthetic"]) == 2
+    assert "run 'supernas search' first" in capsys.readouterr().err
