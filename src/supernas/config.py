@@ -56,7 +56,7 @@ class SpaceConfig:
 class TrainConfig:
     """How the supernet is trained."""
 
-    strategy: str = _option("spos", "sampling strategy: spos (one uniform subnet per step), fairnas (n subnets per step, every op once), fewshot (one uniform subnet per step, trained in the sub-supernet of its fewshot_grouping group)")
+    strategy: str = _option("spos", "sampling strategy: spos (one uniform subnet per step), fairnas (n subnets per step, every op once), fewshot (one uniform subnet per step, trained in the sub-supernet of its fewshot_grouping group), mixpath (one subnet per step from the space's multi-path sampler: per layer m' paths, m' uniform in 1..m)")
     epochs: float = _option(250.0, "training length in epochs of the training split (ignored when steps > 0)")
     steps: int = _option(0, "training length in optimizer steps (0: use epochs)")
     lr: float = _option(0.025, "initial learning rate")

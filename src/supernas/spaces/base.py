@@ -32,6 +32,13 @@ def draw_uniform(generator: torch.Generator) -> float:
     return float(torch.rand((), generator=generator))
 
 
+def draw_subset(num_items: int, max_size: int, generator: torch.Generator) -> tuple[int, ...]:
+    """MixPath's draw of active paths: a size ``m'`` uniform in ``1..max_size``, then ``m'``
+    distinct indices of ``range(num_items)`` uniformly, ascending."""
+    size = 1 + uniform_index(max_size, generator)
+    return tuple(sorted(torch.randperm(num_items, generator=generator)[:size].tolist()))
+
+
 class Space(abc.ABC):
     """A search space: architectures, their genes and costs, and the networks that run them.
 
@@ -64,7 +71,12 @@ class Space(abc.ABC):
         """The architecture with these genes."""
 
     def sample(self, generator: torch.Generator) -> Architecture:
-        """A uniformly random architecture (uniform over the gene vector)."""
+        """A random architecture from the space's own distribution (by default uniform over the
+        gene vector; multi-path spaces draw the number of paths first)."""
+        return self.sample_uniform_genes(generator)
+
+    def sample_uniform_genes(self, generator: torch.Generator) -> Architecture:
+        """An architecture with every gene drawn uniformly (SPOS's distribution)."""
         return self.decode([uniform_index(n, generator) for n in self.gene_choices])
 
     def mutate(self, arch: Architecture, generator: torch.Generator, probability: float = 0.1) -> Architecture:
@@ -95,6 +107,10 @@ class Space(abc.ABC):
                 if counters[i] < self.gene_choices[i]:
                     break
                 counters[i] = 0
+
+    def active_paths(self, arch: Architecture) -> int:
+        """How many paths ``arch`` runs in parallel per layer (multi-path spaces; 1 for single-path ones)."""
+        return 1
 
     # -- costs ---------------------------------------------------------------------------
     @abc.abstractmethod

@@ -8,15 +8,17 @@ names the source node). Genes are the op indices on the six edges in that order.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from torch import nn
+
 from supernas.errors import SupernasError
-from supernas.nn.nasbench201 import BN_MODES, EDGES, OPS, FixedArchitecture, NasBench201Network
+from supernas.nn.nasbench201 import BN_MODES, EDGES, OPS, CandidateOps, FixedArchitecture, NasBench201Network, edge_ops
 from supernas.spaces import register_space
 from supernas.spaces.base import Space
 
-_NODE = r"\|((?:[a-z0-9_]+~\d\|)+)"
+_NODE = r"\|((?:[a-z0-9_+]+~\d\|)+)"
 _STRING = re.compile(rf"^{_NODE}\+{_NODE}\+{_NODE}$")
 
 
@@ -37,8 +39,10 @@ class NasBench201Arch:
         return self.ops.count(op)
 
 
-def parse_nasbench201(text: str) -> NasBench201Arch:
-    """Parse the official string; ``SupernasError`` names what is wrong with a malformed one."""
+def parse_cell(text: str, read_choice: Callable[[str], str]) -> NasBench201Arch:
+    """Parse a cell written in the official layout; ``read_choice`` checks one edge's choice and
+    returns its canonical form, raising ``ValueError`` that names what is wrong with it.
+    ``SupernasError`` names what is wrong with a malformed string."""
     text = text.strip()
     match = _STRING.match(text)
     if not match:
@@ -50,12 +54,31 @@ def parse_nasbench201(text: str) -> NasBench201Arch:
             raise SupernasError(f"malformed NAS-Bench-201 architecture {text!r}: node {target} needs {target} inputs, got {len(entries)}")
         for source, entry in enumerate(entries):
             op, _, written_source = entry.partition("~")
-            if op not in OPS:
-                raise SupernasError(f"unknown op {op!r} in NAS-Bench-201 architecture {text!r}; ops are {', '.join(OPS)}")
+            try:
+                ops.append(read_choice(op))
+            except ValueError as error:
+                raise SupernasError(f"{error} in NAS-Bench-201 architecture {text!r}") from None
             if int(written_source) != source:
                 raise SupernasError(f"malformed NAS-Bench-201 architecture {text!r}: input {source} of node {target} is written as ~{written_source}")
-            ops.append(op)
     return NasBench201Arch(tuple(ops))
+
+
+def read_op(op: str) -> str:
+    """``op`` if it is a NAS-Bench-201 op, else ``ValueError``."""
+    if op not in OPS:
+        raise ValueError(f"unknown op {op!r} (ops are {', '.join(OPS)})")
+    return op
+
+
+def parse_nasbench201(text: str) -> NasBench201Arch:
+    """Parse the official string; ``SupernasError`` names what is wrong with a malformed one."""
+    return parse_cell(text, read_op)
+
+
+def edge_kernel_terms(choice: str) -> int:
+    """Conv weights of an edge choice per (channels x channels): 1 per 1x1 conv, 9 per 3x3 conv."""
+    per_op = {"nor_conv_1x1": 1, "nor_conv_3x3": 9}
+    return sum(per_op.get(op, 0) for op in edge_ops(choice))
 
 
 @register_space("nasbench201")
@@ -71,6 +94,8 @@ class NasBench201Space(Space):
     """
 
     name = "nasbench201"
+    edge_choices: tuple[str, ...] = OPS
+    """What an edge can be, in gene order."""
 
     def __init__(self, channels: int = 16, cells_per_stage: int = 5, bn: str = "batch", split_edge: int = 0,
                  num_classes: int = 10, in_channels: int = 3, image_size: int = 32):
@@ -98,15 +123,16 @@ class NasBench201Space(Space):
 
     @property
     def gene_choices(self) -> tuple[int, ...]:
-        return (len(OPS),) * len(EDGES)
+        return (len(self.edge_choices),) * len(EDGES)
 
     def encode(self, arch: NasBench201Arch) -> tuple[int, ...]:
-        return tuple(OPS.index(op) for op in arch.ops)
+        return tuple(self.edge_choices.index(op) for op in arch.ops)
 
     def decode(self, genes: Sequence[int]) -> NasBench201Arch:
-        if len(genes) != len(EDGES) or not all(0 <= g < len(OPS) for g in genes):
-            raise SupernasError(f"NAS-Bench-201 genes must be {len(EDGES)} integers in 0..{len(OPS) - 1}, got {list(genes)}")
-        return NasBench201Arch(tuple(OPS[g] for g in genes))
+        choices = len(self.edge_choices)
+        if len(genes) != len(EDGES) or not all(0 <= g < choices for g in genes):
+            raise SupernasError(f"NAS-Bench-201 genes must be {len(EDGES)} integers in 0..{choices - 1}, got {list(genes)}")
+        return NasBench201Arch(tuple(self.edge_choices[g] for g in genes))
 
     # -- costs ---------------------------------------------------------------------------
     def _stage_terms(self) -> tuple[list[int], list[int]]:
@@ -124,8 +150,7 @@ class NasBench201Space(Space):
         if measure not in ("params", "flops"):
             raise SupernasError(f"unknown complexity measure {measure!r}; expected params or flops")
         widths, sides = self._stage_terms()
-        per_edge = {"nor_conv_1x1": 1, "nor_conv_3x3": 9}
-        kernel_terms = sum(per_edge.get(op, 0) for op in arch.ops)
+        kernel_terms = sum(map(edge_kernel_terms, arch.ops))
         area = (lambda side: side * side) if measure == "flops" else (lambda side: 1)
         total = 9 * self.in_channels * widths[0] * area(sides[0])
         total += sum(kernel_terms * self.cells_per_stage * w * w * area(s) for w, s in zip(widths, sides))
@@ -134,17 +159,19 @@ class NasBench201Space(Space):
         return float(total + widths[2] * self.num_classes)
 
     def complexity_range(self, measure: str = "params") -> tuple[float, float]:
-        return (self.complexity(NasBench201Arch(("none",) * 6), measure),
-                self.complexity(NasBench201Arch(("nor_conv_3x3",) * 6), measure))
+        """The cells with the fewest and the most conv weights on every edge."""
+        smallest, largest = (extreme(self.edge_choices, key=edge_kernel_terms) for extreme in (min, max))
+        return (self.complexity(NasBench201Arch((smallest,) * len(EDGES)), measure),
+                self.complexity(NasBench201Arch((largest,) * len(EDGES)), measure))
 
     # -- groupings (momentum separation, few-shot NAS) -----------------------------------
     def num_groups(self, grouping: str = "split_edge") -> int:
         self.grouping_edge(grouping)
-        return len(OPS)
+        return len(self.edge_choices)
 
     def group(self, arch: NasBench201Arch, grouping: str = "split_edge") -> int:
         """The index of the op on the grouping's edge (``split_edge``: the DYNAS reference grouping, K = 5)."""
-        return OPS.index(arch.ops[self.grouping_edge(grouping)])
+        return self.edge_choices.index(arch.ops[self.grouping_edge(grouping)])
 
     def group_genes(self, grouping: str = "split_edge") -> tuple[int, ...]:
         return (self.grouping_edge(grouping),)
@@ -159,12 +186,16 @@ class NasBench201Space(Space):
         return named[grouping]
 
     # -- networks ------------------------------------------------------------------------
+    def make_edge(self, choices: Sequence[str], channels: int, bn: str) -> nn.Module:
+        """The module of an edge holding ``choices``."""
+        return CandidateOps(choices, channels, bn)
+
     def _network(self, candidates: Sequence[Sequence[str]]) -> NasBench201Network:
         return NasBench201Network(candidates, self.channels, self.cells_per_stage, self.num_classes,
-                                  self.in_channels, self.bn)
+                                  self.in_channels, self.bn, self.make_edge)
 
     def build_supernet(self) -> NasBench201Network:
-        return self._network([OPS] * len(EDGES))
+        return self._network([self.edge_choices] * len(EDGES))
 
     def build_subnet(self, arch: NasBench201Arch) -> FixedArchitecture:
         """A standalone network holding only ``arch``'s ops; parameter names match the supernet's

@@ -25,6 +25,14 @@ class UniformSampler:
 
     def sample(self, step: int) -> list[Architecture]:
         """The architectures trained at ``step`` (a list of one)."""
+        return [self.space.sample_uniform_genes(seeded_generator(self.seed, _SAMPLER_STREAM, step))]
+
+
+class MixPathSampler(UniformSampler):
+    """MixPath: one architecture per step from the space's own sampler (``space.sample``; on
+    multi-path spaces, per layer ``m'`` uniform in 1..m, then ``m'`` distinct paths)."""
+
+    def sample(self, step: int) -> list[Architecture]:
         return [self.space.sample(seeded_generator(self.seed, _SAMPLER_STREAM, step))]
 
 
@@ -58,7 +66,7 @@ class FairSampler:
         return [self.space.decode([column[j] for column in columns]) for j in range(self.num_archs)]
 
 
-SAMPLERS = {"spos": UniformSampler, "fairnas": FairSampler, "fewshot": UniformSampler}
+SAMPLERS = {"spos": UniformSampler, "fairnas": FairSampler, "fewshot": UniformSampler, "mixpath": MixPathSampler}
 """Sampler of each training strategy. Few-shot NAS samples uniformly over the whole space
 (interleaved: each step's architecture is routed to its own sub-supernet by the model)."""
 
