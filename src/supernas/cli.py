@@ -23,6 +23,7 @@ COMMANDS = {
     "retrain": "train the searched architecture from scratch and report its test accuracy",
     "run": "the main job: train a supernet, rank it against ground truth (NAS-Bench-201), search with NSGA-II, export",
     "spaces": "list the search spaces and their options",
+    "sbn": "Shadow BN diagnostics of a trained supernet: BN_k vs BN_1 statistics and affine parameters per layer",
 }
 
 
@@ -39,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text,
                                   epilog="Space options are given as --space.options.NAME VALUE (see 'supernas spaces').")
         if name == "spaces":
+            continue
+        if name == "sbn":
+            sub.add_argument("run_dir", metavar="RUN_DIR", help="run directory holding checkpoints/last.pt")
             continue
         sub.add_argument("--config", help="YAML config file or preset name (e.g. nb201-fast); "
                          "rank/run default to RUN_DIR/config.yaml when it exists")
@@ -105,6 +109,14 @@ def command_rank(config: Config) -> None:
 
     result = rank_run(config)
     m, p = result.metrics, result.params_metrics
+    if m is None:
+        print(f"scored {len(result.scores)} architectures in {result.score_seconds:.1f} s (no ground truth for "
+              f"space {config.space.name!r}: scores only; --rank.ground_truth FILE ranks them)")
+        print(f"{'paths':<8}{'count':>6}{'mean':>8}{'std':>8}{'min':>8}{'median':>8}{'max':>8}")
+        for paths, row in result.by_paths.items():
+            print(f"{paths:<8}{row['count']:>6}" + "".join(f"{row[key]:>8.2f}" for key in ("mean", "std", "min", "median", "max")))
+        print(f"written to {result.out_dir}/scores.json and scores.csv")
+        return
     print(f"ranked {m.num_archs} architectures in {result.score_seconds:.1f} s against {config.rank.column}")
     print(f"{'predictor':<16}{'kendall_tau':>12}{'spearman':>10}{'prec@top':>10}{'top1_true':>11}{'best_true':>11}")
     for label, row in (("supernet", m), ("param count", p)):
@@ -158,6 +170,12 @@ COMMAND_FUNCTIONS = {"train": command_train, "rank": command_rank, "search": com
                      "export": command_export, "retrain": command_retrain, "run": command_run}
 
 
+def command_sbn(run_dir: str) -> None:
+    from supernas.evaluate.sbn_diagnostics import diagnose_run, format_rows
+
+    print(format_rows(diagnose_run(run_dir)))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``supernas`` console script."""
     parser = build_parser()
@@ -165,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "spaces":
             print_spaces()
+            return 0
+        if args.command == "sbn":
+            command_sbn(args.run_dir)
             return 0
         config = resolve_config(args, split_overrides(args, extra))
         COMMAND_FUNCTIONS[args.command](config)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+import statistics
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +24,7 @@ from supernas.evaluate.ranking import RankingMetrics, compare_to_ground_truth, r
 from supernas.experiment import build_space, build_supernet, checkpoint_path, load_splits
 from supernas.spaces.base import Architecture, Space
 from supernas.train.checkpoint import check_compatible, load_checkpoint
-from supernas.utils import resolve_device, seeded_generator
+from supernas.utils import atomic_write_text, resolve_device, seeded_generator
 
 _ARCH_STREAM = 2
 
@@ -96,12 +100,17 @@ def read_architectures(space: Space, path: str | Path) -> list[Architecture]:
     return [space.parse(line) for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
+def has_ground_truth(config: Config, space: Space) -> bool:
+    """Whether ``rank.ground_truth`` names a table or the space has a default one (NAS-Bench-201's)."""
+    return config.rank.ground_truth is not None or space.name == "nasbench201"
+
+
 def ground_truth_for(config: Config, space: Space) -> GroundTruth:
     """The configured ground-truth table, defaulting to NAS-Bench-201's for that space."""
+    if not has_ground_truth(config, space):
+        raise SupernasError(f"no ground-truth table for space {space.name!r}; pass --rank.ground_truth FILE")
     path = config.rank.ground_truth
     if path is None:
-        if space.name != "nasbench201":
-            raise SupernasError(f"no ground-truth table for space {space.name!r}; pass --rank.ground_truth FILE")
         path = default_nasbench201_path()
         if path is None:
             raise SupernasError("nasbench201.csv not found; pass --rank.ground_truth PATH (it ships in shared/data)")
@@ -151,23 +160,54 @@ def supernet_accuracy(config: Config, space: Space, splits: tuple[ImageDataset, 
                          cache)
 
 
+def score_summary(values: Sequence[float]) -> dict[str, float]:
+    """Count, mean, standard deviation (population), min, median and max of ``values``."""
+    return {"count": len(values), "mean": statistics.fmean(values), "std": statistics.pstdev(values),
+            "min": min(values), "median": statistics.median(values), "max": max(values)}
+
+
+def accuracy_by_paths(space: Space, archs: Sequence[Architecture], scores: Mapping[str, float]) -> dict[int, dict[str, float]]:
+    """:func:`score_summary` of the scores of ``archs`` per number of active paths
+    (``space.active_paths``), fewest paths first."""
+    groups: dict[int, list[float]] = {}
+    for arch in archs:
+        groups.setdefault(space.active_paths(arch), []).append(scores[str(arch)])
+    return {paths: score_summary(values) for paths, values in sorted(groups.items())}
+
+
+def write_scores(out_dir: str | Path, space: Space, archs: Sequence[Architecture], scores: Mapping[str, float],
+                 summary: Mapping[str, object]) -> None:
+    """Scores without ground truth: ``scores.csv`` (arch, score, active_paths, params, flops; one
+    row per architecture, in scoring order) and ``scores.json`` (``summary``), each atomically."""
+    table = io.StringIO()
+    writer = csv.writer(table, lineterminator="\n")
+    writer.writerow(["arch", "score", "active_paths", "params", "flops"])
+    writer.writerows([str(a), scores[str(a)], space.active_paths(a), space.complexity(a, "params"),
+                      space.complexity(a, "flops")] for a in archs)
+    atomic_write_text(Path(out_dir) / "scores.csv", table.getvalue())
+    atomic_write_text(Path(out_dir) / "scores.json", json.dumps(summary, indent=2, default=str) + "\n")
+
+
 @dataclass(frozen=True)
 class RankResult:
-    """Ranking metrics of a run, with the parameter-count baseline on the same architectures."""
+    """Ranking metrics of a run, with the parameter-count baseline on the same architectures
+    (both ``None`` without ground truth), and the scores per number of active paths."""
 
-    metrics: RankingMetrics
-    params_metrics: RankingMetrics
+    metrics: RankingMetrics | None
+    params_metrics: RankingMetrics | None
     scores: dict[str, float]
     score_seconds: float
     out_dir: str
+    by_paths: dict[int, dict[str, float]]
 
 
 def rank_run(config: Config) -> RankResult:
-    """Score architectures with the run's supernet and compare them with ground truth."""
+    """Score architectures with the run's supernet and compare them with ground truth; without
+    ground truth for the space, write the scores (``scores.csv``, ``scores.json``) only."""
     device = resolve_device(config.data.device)
     train_split, heldout = load_splits(config)
     space = build_space(config, train_split)
-    truth = ground_truth_for(config, space)
+    truth = ground_truth_for(config, space) if has_ground_truth(config, space) else None
     archs = (read_architectures(space, config.rank.archs_file) if config.rank.archs_file
              else sample_architectures(space, config.rank.num_archs, config.rank.arch_seed))
     started = time.perf_counter()
@@ -175,12 +215,15 @@ def rank_run(config: Config) -> RankResult:
     scores = {str(arch): accuracy([arch])[0]
               for arch in tqdm(archs, desc="score", unit="arch", disable=not config.train.progress, dynamic_ncols=True)}
     score_seconds = time.perf_counter() - started
+    out_dir = Path(config.run_dir) / "ranking"
+    by_paths = accuracy_by_paths(space, archs, scores)
+    extra = {"score_seconds": score_seconds, "calibrated": accuracy.context["calibration"] is not None,
+             "num_images": accuracy.context["split"]["images"], "space": space.describe(), "accuracy_by_paths": by_paths}
+    if truth is None:
+        write_scores(out_dir, space, archs, scores, extra)
+        return RankResult(None, None, scores, score_seconds, str(out_dir), by_paths)
     metrics = compare_to_ground_truth(scores, truth, config.rank.top_fraction)
     params_metrics = ranking_metrics([space.complexity(a, "params") for a in archs], [truth[str(a)] for a in archs],
                                      config.rank.top_fraction)
-    out_dir = Path(config.run_dir) / "ranking"
-    write_ranking(out_dir, scores, truth, metrics, extra={
-        "params_baseline": params_metrics.as_dict(), "score_seconds": score_seconds,
-        "calibrated": accuracy.context["calibration"] is not None, "num_images": accuracy.context["split"]["images"],
-        "space": space.describe()})
-    return RankResult(metrics, params_metrics, scores, score_seconds, str(out_dir))
+    write_ranking(out_dir, scores, truth, metrics, extra={"params_baseline": params_metrics.as_dict(), **extra})
+    return RankResult(metrics, params_metrics, scores, score_seconds, str(out_dir), by_paths)
