@@ -4,6 +4,7 @@ and ONNX (checked with onnxruntime when installed) give the same outputs; retrai
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 import torch
@@ -12,8 +13,10 @@ from supernas.cli import main
 from supernas.errors import SupernasError
 from supernas.evaluate.calibration import calibrate_batchnorm
 from supernas.search.export import (export_onnx, export_subnet, freeze_batch_statistics, inherit_weights, load_subnet,
-                                    onnx_max_difference, save_subnet)
+                                    onnx_max_difference, save_subnet, write_onnx)
 from supernas.spaces import get_space
+
+from conftest import NB201_CSV, needs
 
 ARCH = "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
 
@@ -90,6 +93,13 @@ def test_onnx_export_gives_the_same_outputs(tmp_path, bn):
     assert onnx_max_difference(tmp_path / "model.onnx", subnet, images(5 if dynamic else 2, 9)) < 1e-4
 
 
+def test_onnx_without_the_onnx_package_is_a_note_not_an_error(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    space, supernet = trained_supernet("running")
+    subnet = export_subnet(space, space.parse(ARCH), supernet.state_dict())
+    assert write_onnx(subnet, tmp_path, images(2, 0)).startswith("not written")
+
+
 TINY = ["--data.dataset", "synthetic", "--data.synthetic_size", "256", "--data.batch_size", "16", "--data.device", "cpu",
         "--space.options.channels", "4", "--space.options.cells_per_stage", "1", "--train.steps", "4",
         "--train.progress", "false", "--rank.num_images", "64", "--rank.batch_size", "32",
@@ -118,3 +128,13 @@ def test_export_and_retrain_commands(tmp_path, capsys):
 def test_export_without_a_search_is_one_line(tmp_path, capsys):
     assert main(["export", "--run_dir", str(tmp_path / "run"), "--data.dataset", "synthetic"]) == 2
     assert "run 'supernas search' first" in capsys.readouterr().err
+
+
+@needs(NB201_CSV)
+def test_run_command_trains_ranks_searches_and_exports(tmp_path, capsys):
+    assert main(["run", "--run_dir", str(tmp_path / "run"), *TINY, "--rank.num_archs", "6"]) == 0
+    out = capsys.readouterr().out
+    for step in ("trained 4 steps", "ranked 6 architectures", "searched 8 architectures with nsga2", "exported",
+                 "main job finished"):
+        assert step in out
+    assert (tmp_path / "run/export/subnet.pt").exists() and (tmp_path / "run/search/nsga2/pareto.png").exists()
