@@ -4,7 +4,6 @@ and ONNX (checked with onnxruntime when installed) give the same outputs; retrai
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 import torch
@@ -12,6 +11,7 @@ import torch
 from supernas.cli import main
 from supernas.errors import SupernasError
 from supernas.evaluate.calibration import calibrate_batchnorm
+from supernas.search import export
 from supernas.search.export import (export_onnx, export_subnet, freeze_batch_statistics, inherit_weights, load_subnet,
                                     onnx_max_difference, save_subnet, write_onnx)
 from supernas.spaces import get_space
@@ -21,15 +21,20 @@ from conftest import NB201_CSV, needs
 ARCH = "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
 
 
-def trained_supernet(bn: str):
-    """A small supernet whose weights and BN statistics are not at their initial values."""
+def perturbed_supernet(space):
+    """The space's supernet with weights moved away from their initial values."""
     torch.manual_seed(0)
-    space = get_space("nasbench201", channels=4, cells_per_stage=1, bn=bn)
     supernet = space.build_supernet()
     with torch.no_grad():
         for parameter in supernet.parameters():
             parameter.add_(0.1 * torch.randn_like(parameter))
-    return space, supernet
+    return supernet
+
+
+def trained_supernet(bn: str):
+    """A small NAS-Bench-201 space and its supernet, weights away from their initial values."""
+    space = get_space("nasbench201", channels=4, cells_per_stage=1, bn=bn)
+    return space, perturbed_supernet(space)
 
 
 def images(count: int, seed: int) -> torch.Tensor:
@@ -45,9 +50,14 @@ def test_batch_statistics_subnet_gives_the_supernet_outputs():
         torch.testing.assert_close(subnet(x), supernet.eval()(x, arch), rtol=0, atol=1e-6)
 
 
-def test_calibrated_subnet_gives_the_calibrated_supernet_outputs():
-    space, supernet = trained_supernet("running")
-    arch = space.parse(ARCH)
+@pytest.mark.parametrize("name, options, arch", [
+    ("nasbench201", {"channels": 4, "cells_per_stage": 1, "bn": "running"}, ARCH),
+    ("mixpath-s1", {"width_mult": 0.25, "max_paths": 2, "depth": 3}, "e6_k3.9-e3_k5-e6_k3"),
+])
+def test_calibrated_subnet_gives_the_calibrated_supernet_outputs(name, options, arch):
+    space = get_space(name, **options)
+    supernet = perturbed_supernet(space)
+    arch = space.parse(arch)
     batches = [images(16, 2), images(16, 3)]
     subnet = export_subnet(space, arch, supernet.state_dict(), batches)
     calibrate_batchnorm(supernet, batches, lambda x: supernet(x, arch))
@@ -83,21 +93,28 @@ def test_weights_of_another_space_are_refused():
         inherit_weights(space.build_subnet(space.parse(ARCH)), wider.state_dict())
 
 
-@pytest.mark.parametrize("bn", ["running", "batch"])
-def test_onnx_export_gives_the_same_outputs(tmp_path, bn):
-    pytest.importorskip("onnx")
-    pytest.importorskip("onnxruntime")
-    space, supernet = trained_supernet(bn)
-    subnet = export_subnet(space, space.parse(ARCH), supernet.state_dict(), [images(32, 7)])
-    dynamic = export_onnx(subnet, tmp_path / "model.onnx", images(2, 8))
-    assert onnx_max_difference(tmp_path / "model.onnx", subnet, images(5 if dynamic else 2, 9)) < 1e-4
+@pytest.mark.parametrize("name, options, arch, exporter", [
+    ("nasbench201", {"channels": 4, "cells_per_stage": 1, "bn": "batch"},
+     "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|skip_connect~0|none~1|nor_conv_3x3~2|", "torchscript"),
+    ("mixpath-s1", {"width_mult": 0.25, "max_paths": 2, "depth": 2}, "e6_k3.9-e3_k5", "dynamo"),
+])
+def test_onnx_export_gives_the_same_outputs(tmp_path, name, options, arch, exporter):
+    for package in ("onnx", "onnxruntime") + (("onnxscript",) if exporter == "dynamo" else ()):
+        pytest.importorskip(package)
+    space = get_space(name, **options)
+    subnet = export_subnet(space, space.parse(arch), perturbed_supernet(space).state_dict(), [images(32, 7)])
+    assert export_onnx(subnet, tmp_path / "model.onnx", images(2, 8)) == exporter
+    assert onnx_max_difference(tmp_path / "model.onnx", subnet, images(5, 9)) < 1e-4  # another batch size too
 
 
-def test_onnx_without_the_onnx_package_is_a_note_not_an_error(tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "onnx", None)
+def test_onnx_exporter_failure_is_a_note_not_an_error(tmp_path, monkeypatch):
+    def missing_package(*args):
+        raise torch.onnx.OnnxExporterError("Module onnx is not installed!")  # what torch raises without onnx
+
+    monkeypatch.setattr(export, "export_onnx", missing_package)
     space, supernet = trained_supernet("running")
     subnet = export_subnet(space, space.parse(ARCH), supernet.state_dict())
-    assert write_onnx(subnet, tmp_path, images(2, 0)).startswith("not written")
+    assert write_onnx(subnet, tmp_path, images(2, 0)) == "not written (Module onnx is not installed!)"
 
 
 TINY = ["--data.dataset", "synthetic", "--data.synthetic_size", "256", "--data.batch_size", "16", "--data.device", "cpu",
@@ -132,7 +149,8 @@ def test_export_without_a_search_is_one_line(tmp_path, capsys):
 
 @needs(NB201_CSV)
 def test_run_command_trains_ranks_searches_and_exports(tmp_path, capsys):
-    assert main(["run", "--run_dir", str(tmp_path / "run"), *TINY, "--rank.num_archs", "6"]) == 0
+    run = ["run", "--run_dir", str(tmp_path / "run"), *TINY, "--rank.num_archs", "6", "--export.onnx", "false"]
+    assert main(run) == 0
     out = capsys.readouterr().out
     for step in ("trained 4 steps", "ranked 6 architectures", "searched 8 architectures with nsga2", "exported",
                  "main job finished"):

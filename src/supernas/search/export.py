@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import io
+import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,26 +112,46 @@ def load_subnet(path: str | Path) -> nn.Module:
     return model.eval()
 
 
-def torchscript_onnx_export(model: nn.Module, path: str | Path, example: torch.Tensor, dynamic_axes: dict | None) -> None:
-    """``torch.onnx.export`` with the TorchScript-based exporter (``dynamo=False`` where torch has
-    the option), warnings silenced."""
+def torchscript_onnx_export(model: nn.Module, path: str | Path, example: torch.Tensor) -> None:
+    """The TorchScript-based ``torch.onnx.export`` (``dynamo=False`` where torch has the option),
+    batch size dynamic, warnings silenced."""
     options = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(model.eval(), (example,), str(path), input_names=["images"], output_names=["logits"],
-                          dynamic_axes=dynamic_axes, **options)
+                          dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}}, **options)
 
 
-def export_onnx(model: nn.Module, path: str | Path, example: torch.Tensor) -> bool:
-    """Write ``model`` as ONNX; returns whether the batch size is dynamic. Models whose ops take
-    shapes from their input (such as a box-filter average pool) are written for the batch size
-    of ``example`` instead."""
+def dynamo_onnx_export(model: nn.Module, path: str | Path, example: torch.Tensor) -> None:
+    """The ``torch.export``-based ``torch.onnx.export`` (needs onnxscript), batch size dynamic,
+    its warnings and log messages silenced."""
+    exporter_log = logging.getLogger("torch.onnx")
+    level = exporter_log.level
+    exporter_log.setLevel(logging.ERROR)
     try:
-        torchscript_onnx_export(model, path, example, {"images": {0: "batch"}, "logits": {0: "batch"}})
-        return True
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model.eval(), (example,), str(path), dynamo=True, verbose=False, input_names=["images"],
+                              output_names=["logits"], dynamic_shapes=({0: torch.export.Dim("batch")},))
+    finally:
+        exporter_log.setLevel(level)
+
+
+def export_onnx(model: nn.Module, path: str | Path, example: torch.Tensor) -> str:
+    """Write ``model`` as ONNX with a dynamic batch size; returns the exporter that did it.
+
+    The TorchScript-based exporter is fast but refuses convolutions whose kernels are computed
+    at run time (a box-filter average pool, MixPath's fused depthwise paths); those models go
+    through the ``torch.export``-based exporter, which needs the onnxscript package.
+    """
+    try:
+        torchscript_onnx_export(model, path, example)
+        return "torchscript"
     except torch.onnx.errors.SymbolicValueError:
-        torchscript_onnx_export(model, path, example, None)
-        return False
+        if "dynamo" not in inspect.signature(torch.onnx.export).parameters:
+            raise
+        dynamo_onnx_export(model, path, example)
+        return "dynamo"
 
 
 def onnx_max_difference(path: str | Path, model: nn.Module, example: torch.Tensor) -> float | None:
@@ -166,13 +187,12 @@ def write_onnx(model: nn.Module, out_dir: Path, example: torch.Tensor) -> str:
     """Export ``model.onnx`` into ``out_dir`` and check it with onnxruntime; a note of what happened."""
     path = out_dir / ONNX_FILE
     try:
-        dynamic = export_onnx(model, path, example)
+        exporter = export_onnx(model, path, example)
     except (ImportError, RuntimeError) as error:
         return f"not written ({str(error).splitlines()[0][:160]})"
-    difference = onnx_max_difference(path, model, example)
+    difference = onnx_max_difference(path, model, torch.cat([example, example]))
     check = "onnxruntime not installed" if difference is None else f"onnxruntime max |diff| {difference:.2e}"
-    batch = "dynamic batch size" if dynamic else f"batch size {len(example)}"
-    return f"{path} ({batch}; {check})"
+    return f"{path} ({exporter} exporter; {check})"
 
 
 def export_run(config: Config) -> ExportResult:
