@@ -62,6 +62,9 @@ def test_decay_exponent_spans_gamma_max_to_its_inverse_over_the_space():
     assert gamma(LARGEST) == 0.25
     middle = NasBench201Arch(("nor_conv_3x3", "none", "skip_connect", "nor_conv_1x1", "avg_pool_3x3", "none"))
     assert 0.25 < gamma(middle) < 4.0
+    low, high = policy.complexity_range
+    assert policy_module.decay_exponent(low / 2, (low, high), 4.0) == 4.0
+    assert policy_module.decay_exponent(high * 2, (low, high), 4.0) == 0.25
 
 
 @pytest.mark.parametrize("lr_min", [0.0, 0.005])

@@ -50,10 +50,10 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
 
 def decay_exponent(complexity: float, complexity_range: tuple[float, float], gamma_max: float) -> float:
     """CaLR's γ(α): ``gamma_max`` for the smallest subnet, ``1/gamma_max`` for the largest,
-    linear in log complexity in between."""
+    linear in log complexity in between (clamped to that interval)."""
     low, high = complexity_range
     position = (math.log(complexity) - math.log(low)) / (math.log(high) - math.log(low))
-    return gamma_max + (1.0 / gamma_max - gamma_max) * position
+    return gamma_max + (1.0 / gamma_max - gamma_max) * min(max(position, 0.0), 1.0)
 
 
 def decay_factor(step: int, total_steps: int, gamma: float, floor: float) -> float:
