@@ -3,8 +3,9 @@
 For each algorithm and seed, search with a budget of population x generations queries (each a
 distinct cell whose ``cifar10_test_acc`` is read from the table) and report how often the most
 accurate cell found is within ``--tolerance`` percentage points of the best in the space, how
-many queries that took, and the mean best accuracy (also after a quarter of the budget). NSGA-II optimises (accuracy up, params
-down); evolution (SPOS recipe) and random search maximise accuracy.
+many queries that took, and the mean best accuracy (also after a quarter of the budget).
+NSGA-II optimises (accuracy up, params down); evolution (SPOS recipe) and random search
+maximise accuracy.
 
     python benchmarks/search_oracle.py --seeds 10 --population 50 --generations 20
 """
@@ -61,7 +62,8 @@ def main() -> None:
           f"{'median queries to hit':>23}{'mean queries':>14}{'s/seed':>8}")
     for algorithm in ALGORITHMS:
         started = time.perf_counter()
-        runs = [run_seed(space, truth, algorithm, seed, args.population, args.generations) for seed in range(args.seeds)]
+        runs = [run_seed(space, truth, algorithm, seed, args.population, args.generations)
+                for seed in range(args.seeds)]
         seconds = (time.perf_counter() - started) / args.seeds
         bests = [max(run) for run in runs]
         reached = [q for q in (queries_to_reach(run, target) for run in runs) if q is not None]

@@ -14,13 +14,14 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from supernas.benchmarks.tables import load_ground_truth
 from supernas.cli import main
 from supernas.config import SearchConfig
 from supernas.errors import SupernasError
 from supernas.evaluate.cache import CachedMeasure, ScoreCache
-from supernas.search.objectives import Candidate, Objectives, ground_truth_accuracy
+from supernas.search.objectives import Candidate, Objectives, ground_truth_accuracy, subnet_latency
 from supernas.search.report import pareto_front
 from supernas.search.runner import search_space
 from supernas.spaces import get_space
@@ -45,6 +46,10 @@ def test_pareto_front_keeps_only_undominated_cheapest_first():
     candidates = [Candidate("a", 90, 10, 0), Candidate("b", 80, 5, 0), Candidate("c", 85, 12, 0),
                   Candidate("d", 95, 20, 0), Candidate("e", 70, 5, 0)]
     assert [c.arch for c in pareto_front(candidates, "params")] == ["b", "a", "d"]
+
+
+ARCH_SMALL = "|skip_connect~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|"
+ARCH_LARGE = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +79,9 @@ def test_oracle_searches_are_deterministic_and_never_repeat(oracle, algorithm):
 
 @needs(NB201_CSV)
 def test_nsga2_and_evolution_beat_random_on_the_oracle(oracle):
-    best = {algorithm: [oracle_search(oracle, algorithm=algorithm, population=20, generations=10, seed=seed).best.accuracy
-                        for seed in range(3)] for algorithm in ("nsga2", "evolution", "random")}
+    best = {algorithm: [oracle_search(oracle, algorithm=algorithm, population=20, generations=10,
+                                      seed=seed).best.accuracy for seed in range(3)]
+            for algorithm in ("nsga2", "evolution", "random")}
     assert sum(best["nsga2"]) > sum(best["random"]) and sum(best["evolution"]) > sum(best["random"])
     assert min(best["evolution"]) > 93.5
 
@@ -86,6 +92,18 @@ def test_searches_score_only_architectures_within_the_limit(oracle, algorithm):
     result = oracle_search(oracle, algorithm=algorithm, population=10, generations=4, params=400_000)
     assert result.history and all(c.params <= 400_000 for c in result.history)
     assert all(c.params <= 400_000 for c in result.front)
+
+
+def test_latency_is_measured_once_per_architecture_and_cached(tmp_path):
+    space = get_space("nasbench201", channels=4, cells_per_stage=1)
+    cache = ScoreCache(tmp_path / "scores.sqlite")
+    latency = subnet_latency(space, (3, 32, 32), torch.device("cpu"), batch_size=2, runs=3, warmup=1, cache=cache)
+    objectives = Objectives(space, lambda archs: [50.0] * len(archs), "latency", latency)
+    archs = [space.parse(ARCH_SMALL), space.parse(ARCH_LARGE)]
+    small, large = objectives.score(archs)
+    assert small.latency_ms > 0 and large.latency_ms > 0 and small.cost("latency") == small.latency_ms
+    again = subnet_latency(space, (3, 32, 32), torch.device("cpu"), batch_size=2, runs=3, warmup=1, cache=cache)
+    assert again(archs) == [small.latency_ms, large.latency_ms] and again.computed == 0
 
 
 def test_objectives_reject_unknown_costs_and_limits():
@@ -152,7 +170,8 @@ def test_search_killed_mid_generation_resumes_to_the_same_front(tmp_path):
     shutil.copytree(trained, killed)
     shutil.copytree(trained, uninterrupted)
 
-    process = subprocess.Popen(search_command(killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ONE_THREAD)
+    process = subprocess.Popen(search_command(killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env=ONE_THREAD)
     deadline = time.monotonic() + 120
     while cached_rows(killed) < 8 and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)

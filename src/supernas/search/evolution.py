@@ -1,9 +1,9 @@
 """Single-objective evolutionary search under cost limits (the SPOS recipe) and random search.
 
 Evolution: a random population; each generation the ``parents`` most accurate architectures
-scored so far breed ``mutations`` mutants and ``crossovers`` crossover children (scaled down together
-when they exceed the population), topped up with random architectures to the population size (SPOS: 50, top 10, 20 generations, 25 + 25,
-mutation probability 0.1). Random search draws ``population`` new architectures per generation.
+scored so far breed ``mutations`` mutants and ``crossovers`` crossover children (scaled down
+together when they exceed the population), topped up with random architectures to the
+population size (SPOS: 50, top 10, 20 generations, 25 + 25, mutation probability 0.1). Random search draws ``population`` new architectures per generation.
 Both only propose architectures within the limits and not yet scored, and draw every random
 choice from one generator seeded by the search seed.
 """

@@ -128,5 +128,6 @@ def nsga2_search(space: Space, objectives: Objectives, settings: SearchConfig, o
     algorithm = NSGA2(pop_size=settings.population, sampling=SpaceSampling(space), crossover=SpaceCrossover(space),
                       mutation=SpaceMutation(space, settings.mutation_prob),
                       eliminate_duplicates=ArchitectureDuplicates(space, objectives))
+    callback = GenerationCallback(on_generation or (lambda generation: None))
     minimize(ArchitectureProblem(space, objectives), algorithm, ("n_gen", settings.generations), seed=settings.seed,
-             callback=GenerationCallback(on_generation or (lambda generation: None)), copy_algorithm=False, verbose=False)
+             callback=callback, copy_algorithm=False, verbose=False)

@@ -107,7 +107,8 @@ class Objectives:
             raise SupernasError("the latency cost needs a latency measure")
         unknown = set(limits or {}) - set(LIMITED_MEASURES)
         if unknown:
-            raise SupernasError(f"cannot limit {', '.join(sorted(unknown))}; limits apply to {', '.join(LIMITED_MEASURES)}")
+            raise SupernasError(f"cannot limit {', '.join(sorted(unknown))}; "
+                                f"limits apply to {', '.join(LIMITED_MEASURES)}")
         self.space, self.accuracy, self.cost, self.latency = space, accuracy, cost, latency
         self.limits = {name: float(value) for name, value in (limits or {}).items() if value and value > 0}
         self.on_scored = on_scored
@@ -145,5 +146,5 @@ class Objectives:
         if not math.isfinite(accuracy):
             raise SupernasError(f"accuracy of {arch} is not a finite number")
         latency = self.latency([arch])[0] if self.cost == "latency" else None
-        return Candidate(str(arch), accuracy, self.space.complexity(arch, "params"), self.space.complexity(arch, "flops"),
-                         latency)
+        params, flops = self.space.complexity(arch, "params"), self.space.complexity(arch, "flops")
+        return Candidate(str(arch), accuracy, params, flops, latency)

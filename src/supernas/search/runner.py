@@ -37,7 +37,8 @@ def check_settings(settings: SearchConfig) -> None:
     if settings.algorithm not in ALGORITHMS:
         raise SupernasError(f"unknown search algorithm {settings.algorithm!r}; expected one of {', '.join(ALGORITHMS)}")
     if settings.objective not in ACCURACY_SOURCES:
-        raise SupernasError(f"unknown search objective {settings.objective!r}; expected one of {', '.join(ACCURACY_SOURCES)}")
+        raise SupernasError(f"unknown search objective {settings.objective!r}; "
+                            f"expected one of {', '.join(ACCURACY_SOURCES)}")
     if settings.population < 2 or settings.generations < 1:
         raise SupernasError("search.population must be at least 2 and search.generations at least 1")
     if settings.parents < 1:
@@ -117,8 +118,8 @@ def search_run(config: Config) -> SearchRun:
         accuracy = supernet_accuracy(config, space, splits, device, cache)
     latency = None
     if settings.cost == "latency":
-        train_split = splits[0]
-        latency = subnet_latency(space, (train_split.in_channels, train_split.image_size, train_split.image_size), device,
+        images = splits[0]
+        latency = subnet_latency(space, (images.in_channels, images.image_size, images.image_size), device,
                                  settings.latency_batch_size, settings.latency_runs, settings.latency_warmup, cache)
     objectives = Objectives(space, accuracy, settings.cost, latency,
                             {"params": settings.max_params, "flops": settings.max_flops})
