@@ -7,6 +7,7 @@ import collections
 import copy
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -94,6 +95,9 @@ def test_mixpath_sampler_draws_path_counts_uniformly_and_distinct_kernels():
     rates = collections.Counter(layer.expansion for layer in layers)
     assert abs(rates[3] - rates[6]) < 0.1 * len(layers)
     assert sampler.sample(7) == sampler.sample(7) != sampler.sample(8)
+    generator = seeded_generator(1)
+    for paths in (1, 4):
+        assert {len(layer.kernels) for layer in space.sample_with_paths(paths, generator).layers} == {paths}
     # SPOS is uniform over the genes instead: 1 of the 15 kernel sets has all four kernels
     spos_layers = [layer for step in range(100) for layer in make_sampler("spos", space, 3).sample(step)[0].layers]
     assert collections.Counter(len(layer.kernels) for layer in spos_layers)[4] < 0.12 * len(spos_layers)
@@ -284,7 +288,8 @@ def test_train_rank_without_ground_truth_and_sbn_diagnostics(tmp_path, capsys):
     assert len((Path(run_dir) / "ranking" / "scores.csv").read_text().splitlines()) == 7
     assert main(["sbn", run_dir]) == 0
     out = capsys.readouterr().out
-    assert "layers.0.rates.e3.paths.norm" in out and "expected about 3 and 9" in out
+    assert re.search(r"^layers\.\d\.rates\.e[36]\.paths\.norm +[23] ", out, re.MULTILINE), out
+    assert re.search(r"^mean over \d+ layers +[23] .*expected about [23] and [49]\)$", out, re.MULTILINE), out
 
 
 @needs(FASHION_MNIST)

@@ -130,9 +130,12 @@ def test_sbn_diagnostics_report_ratios_of_bn_k_to_bn_1():
             bn.running_mean.copy_(torch.tensor([1.0, -2.0, 0.5, 0.0]) * k)
             bn.running_var.copy_(torch.tensor([1.0, 2.0, 3.0, 4.0]) * k * k)
             bn.weight.fill_(1.0 + 0.1 * (k - 1))
+            bn.num_batches_tracked.fill_(k)
     rows = shadow_bn_rows(model)
     assert [(r.layer, r.paths) for r in rows] == [("block.sbn", 2), ("block.sbn", 3)]
     assert [round(r.mean_ratio, 6) for r in rows] == [2.0, 3.0]
     assert [round(r.var_ratio, 6) for r in rows] == [4.0, 9.0]
     assert [round(r.gamma_distance, 6) for r in rows] == [0.1, 0.2] and rows[0].beta_distance == 0.0
     assert shadow_bn_rows(ShadowBatchNorm(4, num_paths=3, mode="shared")) == []
+    norm.norms[1].num_batches_tracked.zero_()  # a BN that never saw data has no statistics to compare
+    assert [r.paths for r in shadow_bn_rows(model)] == [3]

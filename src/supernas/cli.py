@@ -1,4 +1,4 @@
-"""Command line: ``supernas train | rank | search | export | retrain | run | spaces``.
+"""Command line: ``supernas train | rank | search | export | retrain | run | spaces | sbn``.
 
 Thin: read the config (YAML file or preset, then dotted overrides such as ``--train.lr 0.05``),
 call one public function, print the result. User errors print one line and exit with 2.

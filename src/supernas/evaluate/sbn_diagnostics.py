@@ -12,7 +12,8 @@ BNs stay close. For every Shadow BN and every k ≥ 2 this reports:
 - ``gamma_distance`` = mean_c |γ_k[c] − γ_1[c]| and ``beta_distance`` likewise for β; expected small.
 
 With an exponential Shadow BN, BN_k stands for the per-channel average of the BNs of all
-k-path sets. ``shared`` and ``scaling`` normalisations have one BN and no rows.
+k-path sets. BNs that never saw a batch are left out (a layer whose BN_1 or BN_k never ran has
+no row); ``shared`` and ``scaling`` normalisations have one BN and no rows.
 """
 
 from __future__ import annotations
@@ -46,10 +47,10 @@ class ShadowBNRow:
 
 def statistics_by_path_count(norm: ShadowBatchNorm) -> dict[int, dict[str, torch.Tensor]]:
     """Per number of active paths k: ``mean``, ``var``, ``gamma``, ``beta`` per channel,
-    averaged over the BNs that serve k (one for a linear Shadow BN)."""
+    averaged over the BNs that serve k and saw at least one batch (one for a linear Shadow BN)."""
     groups: dict[int, list[nn.BatchNorm2d]] = {}
     for bn, count in zip(norm.norms, norm.norm_path_counts()):
-        if count is not None:
+        if count is not None and int(bn.num_batches_tracked) > 0:
             groups.setdefault(count, []).append(bn)
     fields = {"mean": "running_mean", "var": "running_var", "gamma": "weight", "beta": "bias"}
     return {count: {key: torch.stack([getattr(bn, attr).detach().float() for bn in bns]).mean(0)

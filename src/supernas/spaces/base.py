@@ -32,10 +32,8 @@ def draw_uniform(generator: torch.Generator) -> float:
     return float(torch.rand((), generator=generator))
 
 
-def draw_subset(num_items: int, max_size: int, generator: torch.Generator) -> tuple[int, ...]:
-    """MixPath's draw of active paths: a size ``m'`` uniform in ``1..max_size``, then ``m'``
-    distinct indices of ``range(num_items)`` uniformly, ascending."""
-    size = 1 + uniform_index(max_size, generator)
+def draw_subset(num_items: int, size: int, generator: torch.Generator) -> tuple[int, ...]:
+    """``size`` distinct indices of ``range(num_items)`` drawn uniformly, ascending."""
     return tuple(sorted(torch.randperm(num_items, generator=generator)[:size].tolist()))
 
 

@@ -167,14 +167,22 @@ class MixPathS1Space(Space):
                                  for i in range(0, len(genes), 2)))
 
     def sample(self, generator: torch.Generator) -> MixPathArch:
-        """MixPath sampling: per layer, ``t`` uniform, ``m'`` uniform in 1..m, then ``m'``
+        """MixPath sampling: per layer, ``m'`` uniform in 1..m, then ``t`` uniform and ``m'``
         distinct kernels uniformly (not uniform over genes, which favours mid-sized sets)."""
-        layers = []
-        for _ in range(self.depth):
-            expansion = EXPANSION_RATES[uniform_index(len(EXPANSION_RATES), generator)]
-            chosen = draw_subset(len(KERNELS), self.max_paths, generator)
-            layers.append(LayerChoice(expansion, tuple(KERNELS[i] for i in chosen)))
-        return MixPathArch(tuple(layers))
+        return MixPathArch(tuple(self.sample_layer(1 + uniform_index(self.max_paths, generator), generator)
+                                 for _ in range(self.depth)))
+
+    def sample_with_paths(self, paths: int, generator: torch.Generator) -> MixPathArch:
+        """An architecture with exactly ``paths`` kernels in every layer (rates and kernels uniform)."""
+        if not 1 <= paths <= self.max_paths:
+            raise SupernasError(f"paths must be in 1..{self.max_paths}, got {paths}")
+        return MixPathArch(tuple(self.sample_layer(paths, generator) for _ in range(self.depth)))
+
+    @staticmethod
+    def sample_layer(paths: int, generator: torch.Generator) -> LayerChoice:
+        """A layer with ``t`` uniform and ``paths`` distinct kernels drawn uniformly."""
+        expansion = EXPANSION_RATES[uniform_index(len(EXPANSION_RATES), generator)]
+        return LayerChoice(expansion, tuple(KERNELS[i] for i in draw_subset(len(KERNELS), paths, generator)))
 
     def active_paths(self, arch: MixPathArch) -> int:
         """Mean number of depthwise kernels per layer, rounded half up."""

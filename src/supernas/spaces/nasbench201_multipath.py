@@ -83,7 +83,8 @@ class NasBench201MultiPathSpace(NasBench201Space):
             if uniform_index(len(PATH_OPS) + 1, generator) == 0:
                 choices.append("none")
             else:
-                choices.append(OP_SEPARATOR.join(PATH_OPS[i] for i in draw_subset(len(PATH_OPS), self.max_paths, generator)))
+                chosen = draw_subset(len(PATH_OPS), 1 + uniform_index(self.max_paths, generator), generator)
+                choices.append(OP_SEPARATOR.join(PATH_OPS[i] for i in chosen))
         return NasBench201Arch(tuple(choices))
 
     def active_paths(self, arch: NasBench201Arch) -> int:

@@ -1,0 +1,101 @@
+"""MixPath S1 training throughput with m = 1..4 active paths per layer: reference vs naive vs fused block.
+
+Three supernets train on the same batches and architectures (every layer with exactly m
+depthwise kernels, rate and kernels random), step by step in alternating order:
+``reference`` (MixPath's block: per-kernel depthwise-BN-ReLU6 branches, summed, projected,
+Shadow BN), ``naive`` (conv-only branches summed one by one, then Shadow BN) and ``fused`` (the
+same sum as one depthwise convolution with the composite kernel). A step is what the trainer
+does: forward, backward, gradient clip, SGD step. Throughput is images per second at the
+median step time; ratios compare each block with its own single-path (m = 1) step and the
+fused block with the other two at the same m.
+
+    python benchmarks/mixpath_throughput.py                    # CPU: width 0.25, batch 32 (about 2 minutes)
+    python benchmarks/mixpath_throughput.py --device cuda      # GPU: full width, batch 96 (the S1 recipe)
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+from supernas.nn.mixpath import KERNELS
+from supernas.spaces import get_space
+from supernas.utils import resolve_device, seeded_generator
+
+BLOCKS = ("reference", "naive", "fused")
+
+
+def timed_step(model, optimizer, images, labels, arch, device: torch.device) -> float:
+    """Seconds of one training step (forward, backward, clip 5, SGD step)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    started = time.perf_counter()
+    optimizer.zero_grad(set_to_none=True)
+    F.cross_entropy(model(images, arch), labels).backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+    optimizer.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - started
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda")
+    parser.add_argument("--width-mult", type=float, default=None, help="default: 0.25 on CPU, 1.0 on GPU")
+    parser.add_argument("--batch-size", type=int, default=None, help="default: 32 on CPU, 96 on GPU")
+    parser.add_argument("--depth", type=int, default=12)
+    parser.add_argument("--image-size", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=None, help="timed steps per block and m (default: 3 on CPU, 20 on GPU)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed steps per block and m")
+    args = parser.parse_args(argv)
+    device = resolve_device(args.device)
+    on_gpu = device.type == "cuda"
+    width_mult = args.width_mult or (1.0 if on_gpu else 0.25)
+    batch_size = args.batch_size or (96 if on_gpu else 32)
+    steps = args.steps or (20 if on_gpu else 3)
+
+    spaces = {block: get_space("mixpath-s1", block=block, width_mult=width_mult, depth=args.depth,
+                               image_size=args.image_size) for block in BLOCKS}
+    models = {}
+    for block, space in spaces.items():
+        torch.manual_seed(0)
+        model = space.build_supernet().to(device).train()
+        models[block] = (model, torch.optim.SGD(model.parameters(), lr=0.025, momentum=0.9, weight_decay=3e-4))
+    generator = seeded_generator(0)
+    images_per_second: dict[tuple[str, int], float] = {}
+    for paths in range(1, len(KERNELS) + 1):
+        times: dict[str, list[float]] = {block: [] for block in BLOCKS}
+        for step in range(args.warmup + steps):
+            images = torch.randn(batch_size, 3, args.image_size, args.image_size, generator=generator).to(device)
+            labels = torch.randint(10, (batch_size,), generator=generator).to(device)
+            arch = spaces["fused"].sample_with_paths(paths, generator)
+            for block in BLOCKS if step % 2 == 0 else reversed(BLOCKS):
+                seconds = timed_step(*models[block], images, labels, arch, device)
+                if step >= args.warmup:
+                    times[block].append(seconds)
+        for block in BLOCKS:
+            images_per_second[block, paths] = batch_size / statistics.median(times[block])
+
+    name = torch.cuda.get_device_name(device) if on_gpu else f"CPU ({torch.get_num_threads()} threads)"
+    print(f"MixPath S1 training throughput, {name}, torch {torch.__version__}: width_mult {width_mult}, "
+          f"depth {args.depth}, {args.image_size}x{args.image_size}, batch {batch_size}, median of {steps} steps")
+    header = "| m | " + " | ".join(f"{b} img/s" for b in BLOCKS) + " | " + " | ".join(f"{b} vs m=1" for b in BLOCKS)
+    print(header + " | fused / reference | fused / naive |")
+    print("|" + "---|" * (2 * len(BLOCKS) + 3))
+    for paths in range(1, len(KERNELS) + 1):
+        rates = [images_per_second[b, paths] for b in BLOCKS]
+        relative = [images_per_second[b, paths] / images_per_second[b, 1] for b in BLOCKS]
+        fused = images_per_second["fused", paths]
+        print(f"| {paths} | " + " | ".join(f"{r:.0f}" for r in rates) + " | " + " | ".join(f"{r:.2f}" for r in relative)
+              + f" | {fused / images_per_second['reference', paths]:.2f} | {fused / images_per_second['naive', paths]:.2f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
