@@ -26,7 +26,8 @@ from supernas.spaces.base import Space
 
 
 def torch_generator(random_state: np.random.Generator) -> torch.Generator:
-    """A torch generator seeded from pymoo's numpy random state (advancing it once)."""
+    """A torch generator seeded from the numpy random state pymoo (>= 0.6.2) hands each operator
+    call, advancing it once."""
     return torch.Generator().manual_seed(int(random_state.integers(2**63 - 1)))
 
 
