@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 
+from supernas.errors import SupernasError
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so readers see the old file or the new one, never a part."""
+
+def atomic_write_bytes(path: str | Path, data: bytes, previous: str | Path | None = None) -> None:
+    """Write ``data`` to ``path`` so readers see the old file or the new one, never a part.
+
+    The data is written and synced to a temporary file first; only then is the file at ``path``
+    renamed to ``previous`` (when given and ``path`` exists) and the new one renamed into place.
+    A failed write (``OSError``: full disk, read-only directory) leaves existing files as they were.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -19,10 +28,23 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             file.write(data)
             file.flush()
             os.fsync(file.fileno())
+        if previous is not None and path.exists():
+            os.replace(path, previous)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def reported_write_errors(target: str | Path, note: str = "") -> Iterator[None]:
+    """Turn an ``OSError`` raised inside the block (full disk, read-only or unwritable directory)
+    into a one-line :class:`SupernasError` naming ``target``, followed by ``note`` when given."""
+    try:
+        yield
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise SupernasError(f"cannot write {target}: {reason}" + (f"; {note}" if note else "")) from None
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

@@ -1,49 +1,112 @@
 """Checkpoints: one dict (model, policy: optimizer and every momentum group, step, config,
-space), written atomically, read with ``weights_only=True``."""
+space), written atomically, read with ``weights_only=True``.
+
+A checkpoint file holds the state's serialised bytes with their SHA-256, so a truncated or
+corrupted file is detected when it is read (torch's own format does not check tensor bytes).
+Writing a checkpoint keeps the one it replaces beside it (``last.pt`` -> ``prev.pt``); resuming
+falls back to that one, with a warning, when the latest is missing, truncated or corrupted.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import io
+import os
 import pickle
+import warnings
 import zipfile
 from pathlib import Path
 
 import torch
 
 from supernas.errors import SupernasError
-from supernas.utils import atomic_write_bytes
+from supernas.utils import atomic_write_bytes, reported_write_errors
 
-FORMAT = "supernas-checkpoint-v1"
+FORMAT = "supernas-checkpoint-v2"
+LEGACY_FORMAT = "supernas-checkpoint-v1"
+"""Checkpoints written before the checksum: the state itself, with this format tag (read unchecked)."""
 
 RESULT_NEUTRAL_KEYS = {("train", "log_every"), ("train", "checkpoint_every"), ("train", "progress"), ("run_dir",),
                        ("data", "device"), ("data", "root")}
 """Config entries that do not change what training computes; they may differ on resume."""
 
-AFTER_TRAINING_SECTIONS = {"rank", "search", "export", "retrain"}
+AFTER_TRAINING_SECTIONS = {"rank", "search", "export", "retrain", "groundtruth"}
 """Config sections read only after the supernet is trained; checkpoints ignore them."""
 
 
-def save_checkpoint(path: str | Path, state: dict) -> None:
-    """Write ``state`` (plus a format tag) to ``path`` atomically."""
-    buffer = io.BytesIO()
-    torch.save({"format": FORMAT, **state}, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
-
-
-def load_checkpoint(path: str | Path) -> dict:
-    """Read a checkpoint safely (``weights_only=True``); one-line errors for bad files."""
+def previous_checkpoint_path(path: str | Path) -> Path:
+    """Where the checkpoint replaced by a newer one at ``path`` is kept: ``prev.pt`` beside it."""
     path = Path(path)
-    if not path.is_file():
-        raise SupernasError(f"checkpoint {path} does not exist")
+    return path.with_name("prev" + path.suffix)
+
+
+def save_checkpoint(path: str | Path, state: dict) -> None:
+    """Write ``state`` to ``path`` atomically with its checksum, keeping the checkpoint it
+    replaces at :func:`previous_checkpoint_path`. A failed write (full disk, read-only run
+    directory) raises a one-line :class:`SupernasError` and leaves both files as they were."""
+    payload = io.BytesIO()
+    torch.save(state, payload)
+    data = payload.getvalue()
+    framed = io.BytesIO()
+    torch.save({"format": FORMAT, "sha256": hashlib.sha256(data).hexdigest(),
+                "payload": torch.frombuffer(bytearray(data), dtype=torch.uint8)}, framed)
+    with reported_write_errors(f"checkpoint {path}", "the previous checkpoint was kept"):
+        atomic_write_bytes(path, framed.getvalue(), previous=previous_checkpoint_path(path))
+
+
+def _safe_load(source, path: Path):
+    """``torch.load(source, weights_only=True)`` with one-line errors naming ``path``."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(source, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         raise SupernasError(f"checkpoint {path} was refused: it holds objects other than tensors and plain data ({str(error).splitlines()[0][:120]})") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:
         raise SupernasError(f"checkpoint {path} is truncated or corrupted ({str(error).splitlines()[0][:120]})") from None
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Read a checkpoint safely (``weights_only=True``, checksum verified); one-line errors for
+    missing, truncated, corrupted, foreign or code-carrying files."""
+    path = Path(path)
+    if not path.is_file():
+        raise SupernasError(f"checkpoint {path} does not exist")
+    framed = _safe_load(path, path)
+    if not isinstance(framed, dict) or framed.get("format") not in (FORMAT, LEGACY_FORMAT):
+        raise SupernasError(f"{path} is not a supernas checkpoint")
+    if framed["format"] == LEGACY_FORMAT:
+        return framed
+    payload = framed.get("payload")
+    if not torch.is_tensor(payload) or payload.dtype != torch.uint8:
+        raise SupernasError(f"{path} is not a supernas checkpoint")
+    data = payload.numpy().tobytes()
+    if hashlib.sha256(data).hexdigest() != framed.get("sha256"):
+        raise SupernasError(f"checkpoint {path} is corrupted: its bytes do not match the checksum written with them")
+    state = _safe_load(io.BytesIO(data), path)
+    if not isinstance(state, dict):
         raise SupernasError(f"{path} is not a supernas checkpoint")
     return state
+
+
+def load_resumable_checkpoint(path: str | Path) -> dict | None:
+    """The checkpoint to resume from: the one at ``path``, or, when that is missing, truncated
+    or corrupted, the previous one (with a warning; the rejected file is renamed to
+    ``<name>.rejected`` so that the next save does not rotate it over the good one). ``None``
+    when there is neither; a one-line error when no good one is left."""
+    path = Path(path)
+    previous = previous_checkpoint_path(path)
+    if not path.exists() and not previous.exists():
+        return None
+    try:
+        return load_checkpoint(path)
+    except SupernasError as error:
+        if not previous.exists():
+            raise
+        state = load_checkpoint(previous)
+        if path.exists():
+            with reported_write_errors(path):
+                os.replace(path, path.with_name(path.name + ".rejected"))
+        warnings.warn(f"{error}; resuming from the previous checkpoint {previous} (step {state.get('step')})", stacklevel=2)
+        return state
 
 
 def _flatten(values: dict, prefix: tuple = ()) -> dict[tuple, object]:
