@@ -67,6 +67,7 @@ class TrainConfig:
     weight_decay: float = _option(5e-4, "weight decay")
     grad_clip: float = _option(5.0, "gradient-norm clip (0 disables)")
     seed: int = _option(0, "seed of weights, data order, augmentation and architecture sampling")
+    micro_batches: int = _option(0, "micro-batches each step's batch (data.batch_size) is cut into, run one after another with gradients accumulated and shared out over the processes of a torchrun launch (0: one per process); BN with batch statistics normalises each micro-batch alone, so a fixed value trains the same on any number of processes dividing it")
     log_every: int = _option(50, "steps between log.jsonl records")
     checkpoint_every: int = _option(500, "steps between checkpoints (the last step is always saved)")
     progress: bool = _option(True, "show a progress bar")

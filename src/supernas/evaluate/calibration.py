@@ -1,4 +1,10 @@
-"""BN post-calibration: recompute running statistics for one subnet before scoring it."""
+"""BN post-calibration: recompute running statistics for one subnet before scoring it.
+
+The statistics are the cumulative average over the calibration batches of each batch's mean
+and unbiased variance (SPEC §5). Across the ranks of a process group, each rank calibrates on
+its share of the batches and the per-batch sums and batch counts are added up over ranks, so
+the result equals one process calibrating on all the batches (to float rounding).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,8 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import nn
 
+from supernas.train.distributed import SINGLE_PROCESS, DistributedContext
+
 
 def batch_norms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
     """The BatchNorm layers of ``model`` that keep running statistics."""
@@ -14,11 +22,36 @@ def batch_norms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
 
 
 @torch.no_grad()
-def calibrate_batchnorm(model: nn.Module, batches: Iterable[torch.Tensor], forward: Callable[[torch.Tensor], object] | None = None) -> int:
+def combine_over_ranks(norms: list[nn.modules.batchnorm._BatchNorm], context: DistributedContext) -> None:
+    """Turn each rank's cumulative averages into the average over every rank's batches: the
+    sums ``batches·mean`` and ``batches·var`` and the batch counts are added up over ranks
+    (one float64 all-reduce); BNs that saw no batch anywhere keep their reset statistics."""
+    if not context.is_distributed or not norms:
+        return
+    counts = [norm.num_batches_tracked.double() for norm in norms]
+    sums = [torch.cat([norm.running_mean, norm.running_var]).double() * count for norm, count in zip(norms, counts)]
+    context.all_reduce_sum(sums + [count.view(1) for count in counts])
+    for norm, total, both in zip(norms, counts, sums):
+        batches = int(total)
+        if batches == 0:
+            norm.reset_running_stats()
+            continue
+        mean_sum, var_sum = both.chunk(2)
+        norm.running_mean.copy_(mean_sum / batches)
+        norm.running_var.copy_(var_sum / batches)
+        norm.num_batches_tracked.fill_(batches)
+
+
+@torch.no_grad()
+def calibrate_batchnorm(model: nn.Module, batches: Iterable[torch.Tensor], forward: Callable[[torch.Tensor], object] | None = None,
+                        context: DistributedContext = SINGLE_PROCESS) -> int:
     """Reset the running statistics of ``model``'s BN layers and recompute them as the
     cumulative average over ``batches`` (train mode, no grad). ``forward(x)`` runs the model
     (e.g. ``lambda x: supernet(x, arch)``); it defaults to ``model(x)``. Returns the number of
     images used. The model's train/eval mode and BN momenta are restored afterwards.
+
+    In a process group each rank passes its share of the batches (``context.shard``) and gets
+    the statistics and image count of all of them.
     """
     norms = batch_norms(model)
     momenta = [m.momentum for m in norms]
@@ -37,4 +70,5 @@ def calibrate_batchnorm(model: nn.Module, batches: Iterable[torch.Tensor], forwa
         for norm, momentum in zip(norms, momenta):
             norm.momentum = momentum
         model.train(was_training)
-    return images
+    combine_over_ranks(norms, context)
+    return int(context.sum_value(images))

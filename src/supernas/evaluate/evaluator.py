@@ -1,4 +1,10 @@
-"""Scoring subnets of a trained supernet on held-out images, and ranking them against ground truth."""
+"""Scoring subnets of a trained supernet on held-out images, and ranking them against ground truth.
+
+In a process group (``torchrun``) every rank scores every architecture on its share of the
+batches: calibration statistics and correct counts are added up over ranks, so each rank gets
+the score one process would compute. Rank 0 alone reads and writes the score cache and the
+result files; the other ranks follow its cache lookups so that all score the same architectures.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +30,8 @@ from supernas.evaluate.ranking import RankingMetrics, compare_to_ground_truth, r
 from supernas.experiment import build_space, build_supernet, checkpoint_path, load_splits
 from supernas.spaces.base import Architecture, Space
 from supernas.train.checkpoint import check_compatible, load_checkpoint
-from supernas.utils import atomic_write_text, resolve_device, seeded_generator
+from supernas.train.distributed import SINGLE_PROCESS, DistributedContext, distributed_context
+from supernas.utils import atomic_write_text, seeded_generator
 
 _ARCH_STREAM = 2
 
@@ -57,26 +64,30 @@ def prepare_scoring_data(heldout: ImageDataset, train: ImageDataset, config: Con
 
 
 @torch.no_grad()
-def top1_accuracy(forward: Callable[[torch.Tensor], torch.Tensor], batches: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> float:
-    """Top-1 accuracy (%) of ``forward(images)`` logits over labelled batches (one host sync)."""
-    correct, total = None, 0
+def top1_accuracy(forward: Callable[[torch.Tensor], torch.Tensor], batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+                  context: DistributedContext = SINGLE_PROCESS) -> float:
+    """Top-1 accuracy (%) of ``forward(images)`` logits over labelled batches (one host sync);
+    in a process group, over every rank's batches."""
+    correct, total = 0, 0
     for images, labels in batches:
-        hits = (forward(images).argmax(1) == labels).sum()
-        correct = hits if correct is None else correct + hits
+        correct = (forward(images).argmax(1) == labels).sum() + correct
         total += len(labels)
+    correct, total = context.sum_value(float(correct)), context.sum_value(total)
     if total == 0:
         raise SupernasError("no images to measure accuracy on")
-    return float(correct) * 100.0 / total
+    return correct * 100.0 / total
 
 
 @torch.no_grad()
-def score_architecture(model: torch.nn.Module, arch: Architecture, data: ScoringData) -> float:
+def score_architecture(model: torch.nn.Module, arch: Architecture, data: ScoringData,
+                       context: DistributedContext = SINGLE_PROCESS) -> float:
     """Top-1 accuracy (%) of ``arch`` in the supernet on the scoring batches, after BN
-    calibration when calibration batches are given."""
+    calibration when calibration batches are given; each rank of ``context`` takes its share
+    of both lists of batches."""
     if data.calibration_batches:
-        calibrate_batchnorm(model, data.calibration_batches, lambda x: model(x, arch))
+        calibrate_batchnorm(model, context.shard(data.calibration_batches), lambda x: model(x, arch), context)
     model.eval()
-    return top1_accuracy(lambda images: model(images, arch), data.eval_batches)
+    return top1_accuracy(lambda images: model(images, arch), context.shard(data.eval_batches), context)
 
 
 def sample_architectures(space: Space, count: int, seed: int) -> list[Architecture]:
@@ -129,9 +140,36 @@ def load_trained_supernet(config: Config, space: Space, device: torch.device) ->
     return model.to(device)
 
 
-def open_score_cache(config: Config) -> ScoreCache:
-    """The run's persistent score cache, ``RUN_DIR/scores.sqlite``."""
-    return ScoreCache(Path(config.run_dir) / SCORES_FILE)
+class RankZeroCache:
+    """The score cache as the ranks of a process group see it: rank 0 reads and writes the
+    run's cache and tells the other ranks what it found, so every rank measures the same
+    architectures in the same order."""
+
+    def __init__(self, cache: ScoreCache | None, context: DistributedContext):
+        self.cache, self.context = cache, context
+        self.path = cache.path if cache is not None else None
+
+    def lookup(self, context: dict, archs: Sequence[str]) -> dict[str, float]:
+        return self.context.broadcast_object(self.cache.lookup(context, archs) if self.cache else None)
+
+    def store(self, context: dict, arch: str, value: float) -> None:
+        if self.cache is not None:
+            self.cache.store(context, arch, value)
+
+    def count(self, context: dict) -> int:
+        return self.context.broadcast_object(self.cache.count(context) if self.cache else None)
+
+    def close(self) -> None:
+        if self.cache is not None:
+            self.cache.close()
+
+
+def open_score_cache(config: Config, context: DistributedContext = SINGLE_PROCESS) -> ScoreCache | RankZeroCache:
+    """The run's persistent score cache, ``RUN_DIR/scores.sqlite`` (read and written by rank 0
+    of a process group only)."""
+    if not context.is_distributed:
+        return ScoreCache(Path(config.run_dir) / SCORES_FILE)
+    return RankZeroCache(ScoreCache(Path(config.run_dir) / SCORES_FILE) if context.is_main else None, context)
 
 
 def scoring_context(config: Config, calibrate: bool, num_images: int) -> dict:
@@ -148,16 +186,17 @@ def scoring_context(config: Config, calibrate: bool, num_images: int) -> dict:
 
 
 def supernet_accuracy(config: Config, space: Space, splits: tuple[ImageDataset, ImageDataset], device: torch.device,
-                      cache: ScoreCache) -> CachedMeasure:
+                      cache: ScoreCache | RankZeroCache, context: DistributedContext = SINGLE_PROCESS) -> CachedMeasure:
     """Cached top-1 accuracy (%) of architectures in the run's trained supernet on the held-out
-    split, BN-calibrated first when the space needs it and ``rank.calibrate`` is on."""
+    split, BN-calibrated first when the space needs it and ``rank.calibrate`` is on; the data
+    shared out over the ranks of ``context``."""
     train_split, heldout = splits
     model = load_trained_supernet(config, space, device)
     calibrate = config.rank.calibrate and space.needs_calibration
     data = prepare_scoring_data(heldout, train_split, config, device, calibrate)
     num_images = sum(len(labels) for _, labels in data.eval_batches)
-    return CachedMeasure(lambda arch: score_architecture(model, arch, data), scoring_context(config, calibrate, num_images),
-                         cache)
+    return CachedMeasure(lambda arch: score_architecture(model, arch, data, context),
+                         scoring_context(config, calibrate, num_images), cache)
 
 
 def score_summary(values: Sequence[float]) -> dict[str, float]:
@@ -201,29 +240,33 @@ class RankResult:
     by_paths: dict[int, dict[str, float]]
 
 
-def rank_run(config: Config) -> RankResult:
+def rank_run(config: Config, context: DistributedContext | None = None) -> RankResult:
     """Score architectures with the run's supernet and compare them with ground truth; without
-    ground truth for the space, write the scores (``scores.csv``, ``scores.json``) only."""
-    device = resolve_device(config.data.device)
+    ground truth for the space, write the scores (``scores.csv``, ``scores.json``) only. Under
+    torchrun every rank scores on its share of the images and rank 0 writes the files."""
+    context = context or distributed_context(config.data.device)
+    device = context.device
     train_split, heldout = load_splits(config)
     space = build_space(config, train_split)
     truth = ground_truth_for(config, space) if has_ground_truth(config, space) else None
     archs = (read_architectures(space, config.rank.archs_file) if config.rank.archs_file
              else sample_architectures(space, config.rank.num_archs, config.rank.arch_seed))
     started = time.perf_counter()
-    accuracy = supernet_accuracy(config, space, (train_split, heldout), device, open_score_cache(config))
-    scores = {str(arch): accuracy([arch])[0]
-              for arch in tqdm(archs, desc="score", unit="arch", disable=not config.train.progress, dynamic_ncols=True)}
+    accuracy = supernet_accuracy(config, space, (train_split, heldout), device, open_score_cache(config, context), context)
+    scores = {str(arch): accuracy([arch])[0] for arch in tqdm(archs, desc="score", unit="arch", dynamic_ncols=True,
+                                                               disable=not (config.train.progress and context.is_main))}
     score_seconds = time.perf_counter() - started
     out_dir = Path(config.run_dir) / "ranking"
     by_paths = accuracy_by_paths(space, archs, scores)
     extra = {"score_seconds": score_seconds, "calibrated": accuracy.context["calibration"] is not None,
              "num_images": accuracy.context["split"]["images"], "space": space.describe(), "accuracy_by_paths": by_paths}
     if truth is None:
-        write_scores(out_dir, space, archs, scores, extra)
+        if context.is_main:
+            write_scores(out_dir, space, archs, scores, extra)
         return RankResult(None, None, scores, score_seconds, str(out_dir), by_paths)
     metrics = compare_to_ground_truth(scores, truth, config.rank.top_fraction)
     params_metrics = ranking_metrics([space.complexity(a, "params") for a in archs], [truth[str(a)] for a in archs],
                                      config.rank.top_fraction)
-    write_ranking(out_dir, scores, truth, metrics, extra={"params_baseline": params_metrics.as_dict(), **extra})
+    if context.is_main:
+        write_ranking(out_dir, scores, truth, metrics, extra={"params_baseline": params_metrics.as_dict(), **extra})
     return RankResult(metrics, params_metrics, scores, score_seconds, str(out_dir), by_paths)

@@ -4,6 +4,9 @@ A search is deterministic given its seed and its scores, and every score is comm
 run's score cache as soon as it is known; so a killed search, run again, replays the same
 choices, takes what it had scored from the cache, and ends with the front an uninterrupted
 run would have found.
+
+Under ``torchrun`` every rank runs the same (seeded) search and scores each architecture on its
+share of the images (see :mod:`supernas.evaluate.evaluator`); rank 0 writes the report.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from supernas.search.nsga2 import nsga2_search
 from supernas.search.objectives import Objectives, ground_truth_accuracy, subnet_latency
 from supernas.search.report import SearchResult, read_best_architecture, summarize, write_search_report
 from supernas.spaces.base import Architecture, Space
-from supernas.utils import resolve_device
+from supernas.train.distributed import DistributedContext, distributed_context
 
 ALGORITHMS = {"nsga2": nsga2_search, "evolution": evolution_search, "random": random_search}
 ACCURACY_SOURCES = ("supernet", "groundtruth")
@@ -101,30 +104,34 @@ class SearchRun:
     truth: GroundTruth | None
 
 
-def search_run(config: Config) -> SearchRun:
+def search_run(config: Config, context: DistributedContext | None = None) -> SearchRun:
     """Search the run's space as configured and write the report into ``search_dir(config)``.
     Rerunning after an interruption resumes from the score cache."""
     settings = config.search
     check_settings(settings)
-    device = resolve_device(config.data.device)
+    context = context or distributed_context(config.data.device)
+    device = context.device
     splits = load_splits(config)
     space = build_space(config, splits[0])
-    cache = open_score_cache(config)
+    cache = open_score_cache(config, context)
     if settings.objective == "groundtruth":
         truth = ground_truth_for(config, space)
         accuracy = ground_truth_accuracy(truth, cache)
     else:
         truth = available_ground_truth(config, space)
-        accuracy = supernet_accuracy(config, space, splits, device, cache)
+        accuracy = supernet_accuracy(config, space, splits, device, cache, context)
     latency = None
+    if settings.cost == "latency" and context.is_distributed:
+        raise SupernasError("search.cost latency is measured in one process; run this search without torchrun")
     if settings.cost == "latency":
         images = splits[0]
         latency = subnet_latency(space, (images.in_channels, images.image_size, images.image_size), device,
                                  settings.latency_batch_size, settings.latency_runs, settings.latency_warmup, cache)
     objectives = Objectives(space, accuracy, settings.cost, latency,
                             {"params": settings.max_params, "flops": settings.max_flops})
-    result = search_space(space, objectives, settings, accuracy, progress=config.train.progress)
+    result = search_space(space, objectives, settings, accuracy, progress=config.train.progress and context.is_main)
     out_dir = search_dir(config)
-    save_config(config, Path(config.run_dir) / "config.yaml")
-    write_search_report(out_dir, result, {"search": dataclasses.asdict(settings), "accuracy": accuracy.context}, truth)
+    if context.is_main:
+        save_config(config, Path(config.run_dir) / "config.yaml")
+        write_search_report(out_dir, result, {"search": dataclasses.asdict(settings), "accuracy": accuracy.context}, truth)
     return SearchRun(result, out_dir, truth)

@@ -4,6 +4,13 @@ batch -> sampler -> forward/backward (gradients accumulated over the step's arch
 losses weighted by the policy) -> clip -> policy step (learning rate, momentum group) -> log
 -> checkpoint. Data order, augmentation and sampled architectures are pure functions of
 (seed, step), so a resumed run is bit-identical.
+
+Under ``torchrun`` every rank samples the same architectures (the samplers are functions of
+(seed, step)), runs its share of the step's global batch as micro-batches
+(:func:`~supernas.train.distributed.micro_batch_slices`), and the gradients that exist are
+summed over ranks before clipping and the policy step, so every rank holds the same weights and
+momentum groups. Rank 0 alone logs and writes checkpoints; every rank reads them, whatever the
+number of ranks that wrote them.
 """
 
 from __future__ import annotations
@@ -22,10 +29,12 @@ from supernas.config import Config, save_config, to_dict
 from supernas.data import AugmentConfig, DeviceLoader
 from supernas.errors import SupernasError
 from supernas.experiment import build_space, build_supernet, checkpoint_path, load_splits
-from supernas.train.checkpoint import check_compatible, load_checkpoint, save_checkpoint
+from supernas.train.checkpoint import check_compatible, load_resumable_checkpoint, save_checkpoint
+from supernas.train.distributed import DistributedContext, distributed_context, micro_batch_slices
 from supernas.train.policy import OptimisationPolicy, make_optimizer
+from supernas.train.precision import autocast, set_cudnn_benchmark, to_memory_format
 from supernas.train.samplers import make_sampler
-from supernas.utils import resolve_device
+from supernas.utils import reported_write_errors
 
 
 @dataclass(frozen=True)
@@ -49,7 +58,7 @@ def total_steps(config: Config, steps_per_epoch: int) -> int:
 
 def append_jsonl(path: Path, record: dict) -> None:
     """Append one JSON record as a line (flushed, so a killed run keeps what it logged)."""
-    with open(path, "a") as file:
+    with reported_write_errors(path), open(path, "a") as file:
         file.write(json.dumps(record) + "\n")
 
 
@@ -60,18 +69,34 @@ def first_nonfinite(losses: list[tuple[int, list, torch.Tensor]]) -> tuple[int, 
     return next((step, archs) for step, archs, loss in losses if not bool(loss.isfinite()))
 
 
-def train_supernet(config: Config) -> TrainResult:
-    """Train (or resume) the supernet of ``config`` in ``config.run_dir``."""
-    device = resolve_device(config.data.device)
+def summed_over_ranks(values: list[torch.Tensor], context: DistributedContext) -> list[torch.Tensor]:
+    """Each scalar tensor of ``values`` (on one device) summed over ranks in float64 (one all-reduce)."""
+    stacked = torch.stack([value.double() for value in values])
+    context.all_reduce_sum([stacked])
+    return list(stacked.unbind())
+
+
+def train_supernet(config: Config, context: DistributedContext | None = None) -> TrainResult:
+    """Train (or resume) the supernet of ``config`` in ``config.run_dir``; on every rank of a
+    process group (torchrun's, or ``context``'s) when there is one."""
+    context = context or distributed_context(config.data.device)
+    device = context.device
     train_split, _ = load_splits(config)
     space = build_space(config, train_split)
     run_dir = Path(config.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    with reported_write_errors(f"run directory {run_dir}"):
+        run_dir.mkdir(parents=True, exist_ok=True)
 
     torch.manual_seed(config.train.seed)
-    model = build_supernet(config, space).to(device)
+    model = to_memory_format(build_supernet(config, space).to(device), config.train.channels_last)
     augment = AugmentConfig(crop_padding=config.data.crop_padding, flip=config.data.flip, cutout=config.data.cutout)
-    loader = DeviceLoader(train_split, config.data.batch_size, seed=config.train.seed, augment=augment, device=device)
+    loader = DeviceLoader(train_split, config.data.batch_size, seed=config.train.seed, augment=augment, device=device,
+                          channels_last=config.train.channels_last)
+    set_cudnn_benchmark(device, config.train.cudnn_benchmark)
+    micro_batches = micro_batch_slices(config.data.batch_size, config.train.micro_batches, context)
+    portion = slice(micro_batches[0].start, micro_batches[-1].stop)
+    parts = [slice(part.start - portion.start, part.stop - portion.start) for part in micro_batches]
+    share = 1.0 / (len(parts) * context.world_size)
     steps = total_steps(config, loader.steps_per_epoch)
     policy = OptimisationPolicy(make_optimizer(model.parameters(), config.train), config.train, space, steps)
     shared_genes = space.group_genes(config.train.ms_grouping) if config.train.ms else ()
@@ -79,17 +104,24 @@ def train_supernet(config: Config) -> TrainResult:
 
     start = 0
     ckpt = checkpoint_path(config)
-    if ckpt.exists():
-        state = load_checkpoint(ckpt)
+    state = load_resumable_checkpoint(ckpt, set_aside=context.is_main)
+    if state is not None:
         check_compatible(state, space.describe(), to_dict(config), ckpt)
         model.load_state_dict(state["model"])
         policy.load_state_dict(state["policy"])
         start = state["step"]
-    save_config(config, run_dir / "config.yaml")
+    context.check_same(start, f"the step to resume from (is {ckpt} on a filesystem every node sees?)")
+    context.broadcast_module(model)
+    if context.is_main:
+        with reported_write_errors(run_dir / "config.yaml"):
+            save_config(config, run_dir / "config.yaml")
 
     def checkpoint(step: int) -> None:
-        save_checkpoint(ckpt, {"model": model.state_dict(), "policy": policy.state_dict(), "step": step,
-                               "config": to_dict(config), "space": space.describe()})
+        context.average_buffers(model)
+        if context.is_main:
+            save_checkpoint(ckpt, {"model": model.state_dict(), "policy": policy.state_dict(), "step": step,
+                                   "config": to_dict(config), "space": space.describe()})
+        context.barrier()
 
     pending: list[tuple[int, list, torch.Tensor]] = []
     correct = torch.zeros((), device=device)
@@ -97,19 +129,24 @@ def train_supernet(config: Config) -> TrainResult:
     model.train()
     started = time.perf_counter()
     window_start, last_loss = started, float("nan")
-    progress = tqdm(range(start, steps), initial=start, total=steps, disable=not config.train.progress,
+    progress = tqdm(range(start, steps), initial=start, total=steps, disable=not (config.train.progress and context.is_main),
                     desc="train", unit="step", dynamic_ncols=True)
     for step in progress:
         images, labels = loader.batch(step)
+        images, labels = images[portion], labels[portion]
         archs = sampler.sample(step)
         model.zero_grad(set_to_none=True)
         step_loss = torch.zeros((), device=device)
         for arch, weight in zip(archs, policy.loss_weights(step, archs)):
-            logits = model(images, arch)
-            loss = F.cross_entropy(logits, labels)
-            (loss * weight).backward()
-            step_loss += loss.detach()
-            correct += (logits.detach().argmax(1) == labels).sum()
+            for part in parts:
+                with autocast(device, config.train.amp_dtype):
+                    logits = model(images[part], arch)
+                    loss = F.cross_entropy(logits, labels[part])
+                (loss * (weight * share)).backward()
+                step_loss += loss.detach() * share
+                correct += (logits.detach().argmax(1) == labels[part]).sum()
+        context.sum_gradients(model.parameters())
+        context.all_reduce_sum([step_loss])
         if config.train.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.train.grad_clip)
         pending.append((step, archs, step_loss / len(archs)))
@@ -125,10 +162,12 @@ def train_supernet(config: Config) -> TrainResult:
         if done % config.train.log_every == 0 or done == steps:
             now = time.perf_counter()
             last_loss = float(torch.stack([loss for _, _, loss in pending]).mean())
-            record = {"step": done, "loss": last_loss, "train_acc": float(correct) / max(seen, 1) * 100,
-                      "lr": policy.optimizer.param_groups[0]["lr"], "images_per_second": seen / max(now - window_start, 1e-9),
-                      "elapsed": now - started}
-            append_jsonl(run_dir / "log.jsonl", record)
+            hits, images_seen = (float(total) for total in summed_over_ranks([correct, torch.tensor(seen, device=device)], context))
+            record = {"step": done, "loss": last_loss, "train_acc": hits / max(images_seen, 1) * 100,
+                      "lr": policy.optimizer.param_groups[0]["lr"],
+                      "images_per_second": images_seen / max(now - window_start, 1e-9), "elapsed": now - started}
+            if context.is_main:
+                append_jsonl(run_dir / "log.jsonl", record)
             progress.set_postfix(loss=f"{last_loss:.3f}", acc=f"{record['train_acc']:.1f}")
             pending, seen, window_start = [], 0, now
             correct.zero_()
