@@ -1,4 +1,4 @@
-"""Command line: ``supernas train | rank | search | export | retrain | run | spaces | sbn``.
+"""Command line: ``supernas train | rank | search | export | retrain | run | groundtruth | spaces | sbn``.
 
 Thin: read the config (YAML file or preset, then dotted overrides such as ``--train.lr 0.05``),
 call one public function, print the result. User errors print one line and exit with 2.
@@ -23,6 +23,7 @@ COMMANDS = {
     "retrain": "train the searched architecture from scratch and report its test accuracy",
     "run": "the main job: train a supernet, rank it against ground truth (NAS-Bench-201), search with NSGA-II, export",
     "spaces": "list the search spaces and their options",
+    "groundtruth": "train sampled architectures from scratch (several seeds) and write a ground-truth table for rank",
     "sbn": "Shadow BN diagnostics of a trained supernet: BN_k vs BN_1 statistics and affine parameters per layer",
 }
 
@@ -166,8 +167,19 @@ def command_run(config: Config) -> None:
     print(f"main job finished in {time.perf_counter() - started:.0f} s; results in {config.run_dir}")
 
 
+def command_groundtruth(config: Config) -> None:
+    from supernas.benchmarks.groundtruth import groundtruth_run
+
+    result = groundtruth_run(config)
+    print(f"ground truth for {result.num_archs} architectures x {result.seeds} seeds (recipe {result.recipe_hash}): "
+          f"trained {result.trained}, reused {result.reused}, in {result.seconds:.1f} s; mean test accuracy "
+          f"{result.mean_accuracy:.2f}%, seed-to-seed Kendall tau {result.seed_tau:.3f}")
+    print(f"written to {result.table} (rank with --rank.ground_truth {result.table} --rank.column test_acc)")
+
+
 COMMAND_FUNCTIONS = {"train": command_train, "rank": command_rank, "search": command_search,
-                     "export": command_export, "retrain": command_retrain, "run": command_run}
+                     "export": command_export, "retrain": command_retrain, "run": command_run,
+                     "groundtruth": command_groundtruth}
 
 
 def command_sbn(run_dir: str) -> None:

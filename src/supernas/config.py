@@ -77,6 +77,9 @@ class TrainConfig:
     ms: bool = _option(False, "momentum separation (MS): one momentum buffer set per group of subnets")
     ms_grouping: str = _option("split_edge", "how MS groups subnets (nasbench201: split_edge, the op on space option split_edge, or edge0..edge5)")
     fewshot_grouping: str = _option("edge0", "how few-shot NAS splits the supernet into sub-supernets (nasbench201: edge0, the op on edge 1<-0)")
+    amp_dtype: str = _option("none", "autocast dtype of forward passes: none (fp32) or bfloat16 (CUDA, or CPUs with bf16 support)")
+    channels_last: bool = _option(False, "channels-last memory layout for the supernet and its batches (faster convolutions on recent GPUs)")
+    cudnn_benchmark: bool = _option(False, "let cuDNN time and pick the fastest convolution algorithms (CUDA only)")
 
 
 @dataclass
@@ -140,8 +143,25 @@ class RetrainConfig:
 
 
 @dataclass
+class GroundTruthConfig:
+    """Which architectures ``supernas groundtruth`` trains from scratch (with the ``retrain`` recipe), and where."""
+
+    num_archs: int = _option(40, "number of architectures, sampled with arch_seed and stratified over complexity")
+    seeds: int = _option(2, "training seeds per architecture (0..seeds-1); two or more give the seed-to-seed noise ceiling of Kendall tau")
+    arch_seed: int = _option(0, "seed of the architecture sample")
+    measure: str = _option("flops", "complexity the sample is stratified over: flops or params")
+    pool: int = _option(50, "candidates drawn per architecture; the sample takes the candidates nearest to evenly spaced log complexities")
+    train_images: int = _option(0, "training images (a stratified subset of the training set; 0: all)")
+    test_images: int = _option(0, "test images the accuracy is measured on (a stratified subset of the test split; 0: all)")
+    workers: int = _option(1, "training processes run at once (spread over devices; 1: in this process)")
+    devices: str = _option("", "comma-separated devices the workers are assigned to by index modulo their count (default: data.device)")
+    threads: int = _option(0, "torch threads per worker (0: CPU cores / workers)")
+    table: str | None = _option(None, "output CSV (default: RUN_DIR/groundtruth/table.csv)")
+
+
+@dataclass
 class Config:
-    """A whole run: data, space, training, ranking, search, export and retraining settings, and where results go."""
+    """A whole run: data, space, training, ranking, search, export, retraining and ground-truth settings, and where results go."""
 
     run_dir: str = _option("runs/default", "run directory (config.yaml, log.jsonl, checkpoints/, ranking files)")
     data: DataConfig = field(default_factory=DataConfig)
@@ -151,6 +171,7 @@ class Config:
     search: SearchConfig = field(default_factory=SearchConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     retrain: RetrainConfig = field(default_factory=RetrainConfig)
+    groundtruth: GroundTruthConfig = field(default_factory=GroundTruthConfig)
 
 
 def _field_type(cls: type, name: str) -> Any:

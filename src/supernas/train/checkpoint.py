@@ -87,11 +87,12 @@ def load_checkpoint(path: str | Path) -> dict:
     return state
 
 
-def load_resumable_checkpoint(path: str | Path) -> dict | None:
+def load_resumable_checkpoint(path: str | Path, set_aside: bool = True) -> dict | None:
     """The checkpoint to resume from: the one at ``path``, or, when that is missing, truncated
-    or corrupted, the previous one (with a warning; the rejected file is renamed to
-    ``<name>.rejected`` so that the next save does not rotate it over the good one). ``None``
-    when there is neither; a one-line error when no good one is left."""
+    or corrupted, the previous one, with a warning. With ``set_aside`` (the process that writes
+    checkpoints) the rejected file is renamed to ``<name>.rejected``, so that the next save does
+    not rotate it over the good one. ``None`` when there is neither; a one-line error when no
+    good one is left."""
     path = Path(path)
     previous = previous_checkpoint_path(path)
     if not path.exists() and not previous.exists():
@@ -102,7 +103,7 @@ def load_resumable_checkpoint(path: str | Path) -> dict | None:
         if not previous.exists():
             raise
         state = load_checkpoint(previous)
-        if path.exists():
+        if set_aside and path.exists():
             with reported_write_errors(path):
                 os.replace(path, path.with_name(path.name + ".rejected"))
         warnings.warn(f"{error}; resuming from the previous checkpoint {previous} (step {state.get('step')})", stacklevel=2)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from supernas.config import Config, TrainConfig, to_dict
-from supernas.data import AugmentConfig, DeviceLoader, load_dataset
+from supernas.data import AugmentConfig, DeviceLoader, ImageDataset, load_dataset
 from supernas.errors import SupernasError
 from supernas.evaluate.evaluator import top1_accuracy
 from supernas.experiment import build_space
@@ -47,6 +48,35 @@ def retrain_policy(config: Config) -> TrainConfig:
     retrain = config.retrain
     return TrainConfig(lr=retrain.lr, lr_min=0.0, schedule="cosine", momentum=retrain.momentum, nesterov=True,
                        weight_decay=retrain.weight_decay, grad_clip=retrain.grad_clip)
+
+
+def fit_standalone(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loader: DeviceLoader, policy: TrainConfig,
+                   steps: int, *, start: int = 0, after_step: Callable[[int, torch.Tensor], None] | None = None,
+                   progress: bool = False) -> None:
+    """Train a standalone ``model`` (``forward(x)``) from step ``start`` to ``steps``: cross-entropy
+    on ``loader.batch(step)``, the LR of ``policy``'s schedule, gradient clipping, one optimizer
+    step; ``after_step(steps_done, loss)`` is called after each step (logging, checkpoints)."""
+    model.train()
+    bar = tqdm(range(start, steps), initial=start, total=steps, desc="retrain", unit="step", disable=not progress,
+               dynamic_ncols=True)
+    for step in bar:
+        images, labels = loader.batch(step)
+        set_lr(optimizer, scheduled_lr(policy, step, steps))
+        optimizer.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(images), labels)
+        loss.backward()
+        if policy.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), policy.grad_clip)
+        optimizer.step()
+        if after_step is not None:
+            after_step(step + 1, loss)
+    bar.close()
+
+
+def standalone_accuracy(model: torch.nn.Module, test_set: ImageDataset, device: torch.device, batch_size: int = 500) -> float:
+    """Top-1 accuracy (%) of a standalone ``model`` in eval mode on every image of ``test_set``."""
+    model.eval()
+    return top1_accuracy(model, DeviceLoader(test_set, batch_size, device=device).batches_in_order())
 
 
 def retrain_run(config: Config) -> RetrainResult:
@@ -82,33 +112,20 @@ def retrain_run(config: Config) -> RetrainResult:
         save_checkpoint(ckpt, {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
                                "arch": str(arch), "retrain": to_dict(config)["retrain"], "space": space.describe()})
 
-    model.train()
     started = time.perf_counter()
-    progress = tqdm(range(start, steps), initial=start, total=steps, desc="retrain", unit="step",
-                    disable=not config.train.progress, dynamic_ncols=True)
-    for step in progress:
-        images, labels = loader.batch(step)
-        set_lr(optimizer, scheduled_lr(policy, step, steps))
-        optimizer.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(images), labels)
-        loss.backward()
-        if retrain.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), retrain.grad_clip)
-        optimizer.step()
-        done = step + 1
+
+    def after_step(done: int, loss: torch.Tensor) -> None:
         if done % config.train.log_every == 0 or done == steps:
             record = {"step": done, "loss": float(loss.detach()), "lr": optimizer.param_groups[0]["lr"],
                       "elapsed": time.perf_counter() - started}
             append_jsonl(out_dir / "log.jsonl", record)
-            progress.set_postfix(loss=f"{record['loss']:.3f}")
         if done % retrain.checkpoint_every == 0 or done == steps:
             checkpoint(done)
-    progress.close()
-    train_seconds = time.perf_counter() - started
 
-    model.eval()
-    test_batches = DeviceLoader(test_set, 500, device=device).batches_in_order()
-    accuracy = top1_accuracy(model, test_batches)
+    fit_standalone(model, optimizer, loader, policy, steps, start=start, after_step=after_step,
+                   progress=config.train.progress)
+    train_seconds = time.perf_counter() - started
+    accuracy = standalone_accuracy(model, test_set, device)
     params = sum(p.numel() for p in model.parameters())
     result = RetrainResult(str(arch), steps, start, train_seconds, accuracy, params, str(out_dir))
     atomic_write_text(out_dir / "result.json", json.dumps(asdict(result), indent=2) + "\n")
