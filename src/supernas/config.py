@@ -77,6 +77,7 @@ class TrainConfig:
     ms: bool = _option(False, "momentum separation (MS): one momentum buffer set per group of subnets")
     ms_grouping: str = _option("split_edge", "how MS groups subnets (nasbench201: split_edge, the op on space option split_edge, or edge0..edge5)")
     fewshot_grouping: str = _option("edge0", "how few-shot NAS splits the supernet into sub-supernets (nasbench201: edge0, the op on edge 1<-0)")
+    tensorboard: bool = _option(False, "also log the training records to RUN_DIR/tensorboard (needs the tensorboard package)")
     amp_dtype: str = _option("none", "autocast dtype of forward passes: none (fp32) or bfloat16 (CUDA, or CPUs with bf16 support)")
     channels_last: bool = _option(False, "channels-last memory layout for the supernet and its batches (faster convolutions on recent GPUs)")
     cudnn_benchmark: bool = _option(False, "let cuDNN time and pick the fastest convolution algorithms (CUDA only)")

@@ -26,8 +26,8 @@ FORMAT = "supernas-checkpoint-v2"
 LEGACY_FORMAT = "supernas-checkpoint-v1"
 """Checkpoints written before the checksum: the state itself, with this format tag (read unchecked)."""
 
-RESULT_NEUTRAL_KEYS = {("train", "log_every"), ("train", "checkpoint_every"), ("train", "progress"), ("run_dir",),
-                       ("data", "device"), ("data", "root")}
+RESULT_NEUTRAL_KEYS = {("train", "log_every"), ("train", "checkpoint_every"), ("train", "progress"), ("train", "tensorboard"),
+                       ("run_dir",), ("data", "device"), ("data", "root")}
 """Config entries that do not change what training computes; they may differ on resume."""
 
 AFTER_TRAINING_SECTIONS = {"rank", "search", "export", "retrain", "groundtruth"}

@@ -34,6 +34,7 @@ from supernas.train.distributed import DistributedContext, distributed_context, 
 from supernas.train.policy import OptimisationPolicy, make_optimizer
 from supernas.train.precision import autocast, set_cudnn_benchmark, to_memory_format
 from supernas.train.samplers import make_sampler
+from supernas.train.tensorboard import TensorBoardLog
 from supernas.utils import reported_write_errors
 
 
@@ -129,6 +130,7 @@ def train_supernet(config: Config, context: DistributedContext | None = None) ->
     model.train()
     started = time.perf_counter()
     window_start, last_loss = started, float("nan")
+    board = TensorBoardLog(run_dir) if config.train.tensorboard and context.is_main else None
     progress = tqdm(range(start, steps), initial=start, total=steps, disable=not (config.train.progress and context.is_main),
                     desc="train", unit="step", dynamic_ncols=True)
     for step in progress:
@@ -165,15 +167,20 @@ def train_supernet(config: Config, context: DistributedContext | None = None) ->
             hits, images_seen = (float(total) for total in summed_over_ranks([correct, torch.tensor(seen, device=device)], context))
             record = {"step": done, "loss": last_loss, "train_acc": hits / max(images_seen, 1) * 100,
                       "lr": policy.optimizer.param_groups[0]["lr"],
-                      "images_per_second": images_seen / max(now - window_start, 1e-9), "elapsed": now - started}
+                      "images_per_second": images_seen / max(now - window_start, 1e-9), "elapsed": now - started,
+                      "complexity": space.complexity(archs[0], config.train.calr_measure)}
             if context.is_main:
                 append_jsonl(run_dir / "log.jsonl", record)
+            if board is not None:
+                board.write(record)
             progress.set_postfix(loss=f"{last_loss:.3f}", acc=f"{record['train_acc']:.1f}")
             pending, seen, window_start = [], 0, now
             correct.zero_()
         if done % config.train.checkpoint_every == 0 or done == steps:
             checkpoint(done)
     progress.close()
+    if board is not None:
+        board.close()
     elapsed = time.perf_counter() - started
     trained_images = (steps - start) * config.data.batch_size * len(sampler.sample(0))
     return TrainResult(str(run_dir), steps, start, elapsed, trained_images / max(elapsed, 1e-9), last_loss)
