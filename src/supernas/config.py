@@ -198,6 +198,8 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
         if not isinstance(value, dict):
             raise SupernasError(f"config key {key!r} expects a mapping, got {value!r}")
         return dict(value)
+    if isinstance(value, (dict, list, bool)) and not (target is str and isinstance(value, bool)):
+        raise SupernasError(f"config key {key!r} expects {target.__name__}, got {value!r}")
     try:
         if target is int and isinstance(value, float) and not value.is_integer():
             raise ValueError
@@ -261,9 +263,20 @@ def load_yaml(path: str | Path) -> dict:
     return values
 
 
+def override_value(raw_value: str) -> Any:
+    """A command-line value parsed as YAML (``0.05``, ``true``, ``null``), or the text itself when
+    it is not valid YAML (an architecture string such as ``|nor_conv_3x3~0|+...``)."""
+    if raw_value == "":
+        return ""
+    try:
+        return yaml.safe_load(raw_value)
+    except yaml.YAMLError:
+        return raw_value
+
+
 def set_dotted(config: Config, dotted: str, raw_value: str) -> None:
-    """Apply one ``section.key`` override given as text (parsed as YAML scalar)."""
-    value = yaml.safe_load(raw_value) if raw_value != "" else ""
+    """Apply one ``section.key`` override given as text (see :func:`override_value`)."""
+    value = override_value(raw_value)
     keys = dotted.split(".")
     nested: Any = value
     for key in reversed(keys):

@@ -29,7 +29,8 @@ S1_WIDTHS = (32, 48, 48, 96, 96, 96, 192, 192, 192, 256, 256, 320, 320)
 S1_STRIDE_TWO_LAYERS = (2, 5)
 S1_HEAD_WIDTH = 1280
 
-_LAYER = re.compile(r"^e(\d+)_k(\d+(?:\.\d+)*)$")
+_LAYER = re.compile(r"e([1-9][0-9]*)_k([1-9][0-9]*(?:\.[1-9][0-9]*)*)")
+"""One layer: ASCII decimal numbers without leading zeros (matched whole, with ``fullmatch``)."""
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class MixPathArch:
 
 def parse_layer(text: str, max_paths: int) -> LayerChoice:
     """One layer written as ``e<t>_k<k>.<k>...``; ``ValueError`` says what is wrong with it."""
-    match = _LAYER.match(text)
+    match = _LAYER.fullmatch(text)
     if not match:
         raise ValueError("expected e<t>_k<kernels>, e.g. e6_k3.7")
     expansion, kernels = int(match.group(1)), [int(k) for k in match.group(2).split(".")]

@@ -18,8 +18,9 @@ from supernas.nn.nasbench201 import BN_MODES, EDGES, OPS, CandidateOps, FixedArc
 from supernas.spaces import register_space
 from supernas.spaces.base import Space
 
-_NODE = r"\|((?:[a-z0-9_+]+~\d\|)+)"
-_STRING = re.compile(rf"^{_NODE}\+{_NODE}\+{_NODE}$")
+_NODE = r"\|((?:[a-z0-9_+]+~[0-9]\|)+)"
+_STRING = re.compile(rf"{_NODE}\+{_NODE}\+{_NODE}")
+"""The official layout, matched whole (``fullmatch``), ASCII only."""
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ def parse_cell(text: str, read_choice: Callable[[str], str]) -> NasBench201Arch:
     returns its canonical form, raising ``ValueError`` that names what is wrong with it.
     ``SupernasError`` names what is wrong with a malformed string."""
     text = text.strip()
-    match = _STRING.match(text)
+    match = _STRING.fullmatch(text)
     if not match:
         raise SupernasError(f"malformed NAS-Bench-201 architecture {text!r}: expected '|op~0|+|op~0|op~1|+|op~0|op~1|op~2|'")
     ops = []

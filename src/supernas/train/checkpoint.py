@@ -14,7 +14,6 @@ import io
 import os
 import pickle
 import warnings
-import zipfile
 from pathlib import Path
 
 import torch
@@ -54,14 +53,22 @@ def save_checkpoint(path: str | Path, state: dict) -> None:
         atomic_write_bytes(path, framed.getvalue(), previous=previous_checkpoint_path(path))
 
 
+def _load_error_reason(error: Exception) -> str:
+    """The most specific line of a ``torch.load`` error (torch puts generic advice first)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    specific = [line for line in lines if "GLOBAL" in line or "Unsupported" in line]
+    return (specific or lines or [type(error).__name__])[0][:160]
+
+
 def _safe_load(source, path: Path):
     """``torch.load(source, weights_only=True)`` with one-line errors naming ``path``."""
     try:
         return torch.load(source, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        raise SupernasError(f"checkpoint {path} was refused: it holds objects other than tensors and plain data ({str(error).splitlines()[0][:120]})") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:
-        raise SupernasError(f"checkpoint {path} is truncated or corrupted ({str(error).splitlines()[0][:120]})") from None
+        raise SupernasError(f"checkpoint {path} was refused: it holds more than tensors and plain data "
+                            f"({_load_error_reason(error)})") from None
+    except Exception as error:  # noqa: BLE001 -- arbitrary bytes make torch.load raise almost any type
+        raise SupernasError(f"checkpoint {path} is truncated or corrupted ({_load_error_reason(error)})") from None
 
 
 def load_checkpoint(path: str | Path) -> dict:
