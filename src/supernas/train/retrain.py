@@ -24,7 +24,7 @@ from supernas.errors import SupernasError
 from supernas.evaluate.evaluator import top1_accuracy
 from supernas.experiment import build_space
 from supernas.search.runner import chosen_architecture
-from supernas.train.checkpoint import load_checkpoint, save_checkpoint
+from supernas.train.checkpoint import load_resumable_checkpoint, save_checkpoint
 from supernas.train.policy import make_optimizer, scheduled_lr, set_lr
 from supernas.train.trainer import append_jsonl
 from supernas.utils import atomic_write_text, resolve_device
@@ -100,8 +100,8 @@ def retrain_run(config: Config) -> RetrainResult:
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt = out_dir / "last.pt"
     start = 0
-    if ckpt.exists():
-        state = load_checkpoint(ckpt)
+    state = load_resumable_checkpoint(ckpt)
+    if state is not None:
         if state["arch"] != str(arch) or state["retrain"] != to_dict(config)["retrain"]:
             raise SupernasError(f"{ckpt} retrains another architecture or recipe; remove it or use another run_dir")
         model.load_state_dict(state["model"])
