@@ -7,6 +7,8 @@ call one public function, print the result. User errors print one line and exit 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import inspect
 import sys
 import time
@@ -188,6 +190,13 @@ def command_sbn(run_dir: str) -> None:
     print(format_rows(diagnose_run(run_dir)))
 
 
+def printing_on_rank_zero() -> contextlib.AbstractContextManager:
+    """Under torchrun, only rank 0 prints results (every rank still reports errors)."""
+    from supernas.train.distributed import is_main_process
+
+    return contextlib.nullcontext() if is_main_process() else contextlib.redirect_stdout(io.StringIO())
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``supernas`` console script."""
     parser = build_parser()
@@ -200,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
             command_sbn(args.run_dir)
             return 0
         config = resolve_config(args, split_overrides(args, extra))
-        COMMAND_FUNCTIONS[args.command](config)
+        with printing_on_rank_zero():
+            COMMAND_FUNCTIONS[args.command](config)
     except SupernasError as error:
         print(f"supernas: error: {error}", file=sys.stderr)
         return 2
