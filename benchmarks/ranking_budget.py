@@ -1,9 +1,9 @@
 """Ranking quality per minute of training on NAS-Bench-201 / CIFAR-10: reference-style SPOS vs
 supernas' fast recipe vs the free parameter-count predictor.
 
-For each wall-clock budget and seed: train on one stratified, seeded 25k half of CIFAR-10,
-score the same seeded sample of cells on images of the other half, and compare with
-``cifar10_test_acc``. Training and scoring time are reported separately; the budget bounds
+For each training budget (wall-clock, or CPU time with ``--clock cpu``) and seed: train on one
+stratified, seeded 25k half of CIFAR-10, score the same seeded sample of cells on images of the
+other half, and compare with ``cifar10_test_acc``. Training and scoring time are reported separately; the budget bounds
 training. The table is printed and appended to BENCHMARKS.md; a plot is saved beside it.
 
     python benchmarks/ranking_budget.py --budgets 2,5,10 --seeds 0,1,2
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import copy
 import datetime
+import multiprocessing
 import platform
 import statistics
 import sys
@@ -22,11 +23,13 @@ import time
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from reference_spos import train_reference_spos
 from supernas.config import load_config
+from supernas.evaluate.calibration import calibrate_batchnorm
 from supernas.evaluate.evaluator import (ground_truth_for, load_trained_supernet, prepare_scoring_data,
-                                        sample_architectures, score_architecture)
+                                        sample_architectures)
 from supernas.evaluate.ranking import ranking_metrics
 from supernas.experiment import build_space, load_splits
 from supernas.train.trainer import train_supernet
@@ -35,23 +38,54 @@ from supernas.utils import resolve_device
 COLUMNS = ("variant", "budget_min", "seed", "steps", "images", "train_s", "score_s", "tau", "rho", "prec@10%", "top1_true")
 
 
-def ours_steps_for_budget(config, minutes: float) -> int:
-    """Steps of the preset that fit ``minutes``, from the speed of a 10-step warm-up run."""
-    with tempfile.TemporaryDirectory() as scratch:
-        probe = copy.deepcopy(config)
-        probe.run_dir, probe.train.steps, probe.train.progress = scratch, 10, False
-        result = train_supernet(probe)
-    seconds_per_step = result.train_seconds / 10
+CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
+
+
+def timed_training(config, clock) -> tuple[object, float]:
+    """``train_supernet(config)`` and the seconds it took on ``clock``."""
+    started = clock()
+    result = train_supernet(config)
+    return result, clock() - started
+
+
+def ours_steps_for_budget(config, minutes: float, clock) -> int:
+    """Steps of the preset that fit ``minutes`` on ``clock``: the cost of a step is the
+    difference between a 15-step and a 5-step probe run, so start-up costs cancel out."""
+    seconds = {}
+    for steps in (5, 15):
+        with tempfile.TemporaryDirectory() as scratch:
+            probe = copy.deepcopy(config)
+            probe.run_dir, probe.train.steps, probe.train.progress = scratch, steps, False
+            seconds[steps] = timed_training(probe, clock)[1]
+    seconds_per_step = max(seconds[15] - seconds[5], 1e-6) / 10
     return max(1, int(minutes * 60 / seconds_per_step))
 
 
+@torch.no_grad()
+def accuracy_and_loss(model, arch, scoring) -> tuple[float, float]:
+    """Top-1 accuracy (%) and mean cross-entropy of ``arch`` in the supernet on the scoring batches."""
+    if scoring.calibration_batches:
+        calibrate_batchnorm(model, scoring.calibration_batches, lambda x: model(x, arch))
+    model.eval()
+    correct, loss, total = 0, 0.0, 0
+    for images, labels in scoring.eval_batches:
+        logits = model(images, arch)
+        correct += int((logits.argmax(1) == labels).sum())
+        loss += float(F.cross_entropy(logits, labels, reduction="sum"))
+        total += len(labels)
+    return correct * 100.0 / total, loss / total
+
+
 def score_cells(model, archs, scoring, truth, top_fraction=0.1) -> tuple[dict, float]:
-    """Metrics of the supernet's accuracy of ``archs`` against ground truth, and the seconds taken."""
+    """Metrics of ``archs`` ranked by the supernet's accuracy and by its loss (lower is better),
+    against ground truth: ``({"accuracy": ..., "loss": ...}, seconds, accuracies)``."""
     started = time.perf_counter()
-    scores = [score_architecture(model, arch, scoring) for arch in archs]
+    accuracies, losses = zip(*(accuracy_and_loss(model, arch, scoring) for arch in archs))
     seconds = time.perf_counter() - started
-    metrics = ranking_metrics(scores, [truth[str(a)] for a in archs], top_fraction)
-    return metrics, seconds
+    true = [truth[str(a)] for a in archs]
+    metrics = {"accuracy": ranking_metrics(list(accuracies), true, top_fraction),
+               "loss": ranking_metrics([-value for value in losses], true, top_fraction)}
+    return metrics, seconds, list(accuracies)
 
 
 def row(variant, budget, seed, steps, images, train_s, score_s, metrics) -> dict:
@@ -60,9 +94,22 @@ def row(variant, budget, seed, steps, images, train_s, score_s, metrics) -> dict
                               round(metrics.precision_at_top, 3), round(metrics.top1_true, 2))))
 
 
-def run_budget(args, budget: float, seed: int) -> list[dict]:
-    """Baseline and ours at one budget and seed, scored on the identical cells."""
+def scored_rows(variant, budget, seed, steps, images, train_s, model, archs, scoring, truth) -> tuple[list[dict], dict]:
+    """Rows of a trained supernet ranked by accuracy and by loss, and its per-cell accuracies."""
+    metrics, score_s, accuracies = score_cells(model, archs, scoring, truth)
+    rows = [row(variant, budget, seed, steps, images, train_s, score_s, metrics["accuracy"]),
+            row(f"{variant} (loss)", budget, seed, steps, images, train_s, score_s, metrics["loss"])]
+    return rows, {"variant": variant, "budget_min": budget, "seed": seed, "supernet": accuracies,
+                  "true": [truth[str(a)] for a in archs]}
+
+
+def run_budget(args, budget: float, seed: int) -> tuple[list[dict], list[dict]]:
+    """Baseline and ours at one budget and seed, scored on the identical cells: the table rows,
+    and the per-cell accuracies (supernet and true) of each trained supernet."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
+    clock = CLOCKS[args.clock]
     overrides = {"train.seed": str(seed), "train.progress": "false", "rank.num_archs": str(args.num_archs),
                  "rank.num_images": str(args.num_images), "data.device": args.device}
     overrides.update(item.split("=", 1) for item in args.set)
@@ -72,56 +119,81 @@ def run_budget(args, budget: float, seed: int) -> list[dict]:
     truth = ground_truth_for(config, space)
     archs = sample_architectures(space, args.num_archs, config.rank.arch_seed)
     scoring = prepare_scoring_data(heldout, train, config, device, calibrate=False)
-    rows = []
+    rows, cells = [], []
     if "baseline" in args.variants:
-        model, _, steps, images, train_s = train_reference_spos(train, budget, seed)
-        metrics, score_s = score_cells(model.to(device), archs, scoring, truth)
-        rows.append(row("baseline", budget, seed, steps, images, train_s, score_s, metrics))
+        model, _, steps, images, train_s = train_reference_spos(train, budget, seed, clock=clock)
+        more_rows, points = scored_rows("baseline", budget, seed, steps, images, train_s, model.to(device), archs, scoring, truth)
+        rows, cells = rows + more_rows, cells + [points]
     if "ours" in args.variants:
+        ours_scoring = prepare_scoring_data(heldout, train, config, device, calibrate=space.needs_calibration)
         with tempfile.TemporaryDirectory() as run_dir:
             config.run_dir = run_dir
-            config.train.steps = ours_steps_for_budget(config, budget)
-            result = train_supernet(config)
+            config.train.steps = ours_steps_for_budget(config, budget, clock)
+            result, train_s = timed_training(config, clock)
             model = load_trained_supernet(config, space, device)
-        metrics, score_s = score_cells(model, archs, scoring, truth)
         images = round(result.images_per_second * result.train_seconds)
-        rows.append(row("ours", budget, seed, config.train.steps, images, result.train_seconds, score_s, metrics))
+        more_rows, points = scored_rows("ours", budget, seed, config.train.steps, images, train_s, model, archs, ours_scoring, truth)
+        rows, cells = rows + more_rows, cells + [points]
     params = ranking_metrics([space.complexity(a) for a in archs], [truth[str(a)] for a in archs], 0.1)
     rows.append(row("param count", budget, seed, 0, 0, 0, 0, params))
-    return rows
+    print(markdown(rows, summary=False), flush=True)
+    return rows, cells
 
 
-def markdown(rows: list[dict]) -> str:
+def run_all(args, budgets: list[float], seeds: list[int]) -> tuple[list[dict], list[dict]]:
+    """Every (budget, seed), in ``args.jobs`` worker processes when more than one."""
+    tasks = [(args, budget, seed) for budget in budgets for seed in seeds]
+    if args.jobs > 1:
+        with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
+            results = pool.starmap(run_budget, tasks)
+    else:
+        results = [run_budget(*task) for task in tasks]
+    return [r for rows, _ in results for r in rows], [c for _, cells in results for c in cells]
+
+
+def markdown(rows: list[dict], summary: bool = True) -> str:
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(str(r[c]) for c in COLUMNS) + " |" for r in rows]
-    summary = {}
+    if not summary:
+        return "\n".join(lines)
+    taus = {}
     for r in rows:
-        summary.setdefault((r["variant"], r["budget_min"]), []).append(r["tau"])
+        taus.setdefault((r["variant"], r["budget_min"]), []).append(r["tau"])
     lines += ["", "| variant | budget_min | tau mean ± std (seeds) |", "|---|---|---|"]
-    for (variant, budget), taus in summary.items():
-        spread = statistics.stdev(taus) if len(taus) > 1 else 0.0
-        lines.append(f"| {variant} | {budget} | {statistics.mean(taus):.3f} ± {spread:.3f} ({len(taus)}) |")
+    for (variant, budget), values in taus.items():
+        spread = statistics.stdev(values) if len(values) > 1 else 0.0
+        lines.append(f"| {variant} | {budget} | {statistics.mean(values):.3f} ± {spread:.3f} ({len(values)}) |")
     return "\n".join(lines)
 
 
-def plot(rows: list[dict], path: Path) -> None:
+def plot(rows: list[dict], cells: list[dict], path: Path) -> None:
+    """Mean τ against training minutes per variant; beside it, true against supernet accuracy
+    of the cells at the longest budget (first seed)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axis = plt.subplots(figsize=(6, 4))
+    figure, (curve, scatter) = plt.subplots(1, 2, figsize=(11, 4))
     for variant in dict.fromkeys(r["variant"] for r in rows):
         points = {}
         for r in rows:
             if r["variant"] == variant:
                 points.setdefault(r["budget_min"], []).append(r["tau"])
         budgets = sorted(points)
-        axis.plot(budgets, [statistics.mean(points[b]) for b in budgets], marker="o", label=variant)
-    axis.set_xlabel("training minutes")
-    axis.set_ylabel("Kendall τ vs CIFAR-10 test accuracy")
-    axis.axhline(0, color="grey", linewidth=0.5)
-    axis.legend()
+        curve.plot(budgets, [statistics.mean(points[b]) for b in budgets], marker="o", label=variant,
+                   linestyle="--" if variant == "param count" else "-")
+    curve.set_xlabel("training minutes")
+    curve.set_ylabel("Kendall τ vs CIFAR-10 test accuracy")
+    curve.axhline(0, color="grey", linewidth=0.5)
+    curve.legend(fontsize=8)
+    longest = max((c["budget_min"] for c in cells), default=None)
+    for c in cells:
+        if c["budget_min"] == longest and c["seed"] == min(d["seed"] for d in cells if d["budget_min"] == longest):
+            scatter.scatter(c["supernet"], c["true"], s=10, alpha=0.6, label=c["variant"])
+    scatter.set_xlabel(f"supernet accuracy (%) after {longest} min")
+    scatter.set_ylabel("true CIFAR-10 test accuracy (%)")
+    scatter.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
 
@@ -135,6 +207,11 @@ def main(argv=None) -> int:
     parser.add_argument("--num-archs", type=int, default=200 if not torch.cuda.is_available() else 1000)
     parser.add_argument("--num-images", type=int, default=1000)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                        help="what the budget bounds: wall-clock time, or the CPU time of this process "
+                             "(robust to other jobs on a shared machine)")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads per job (0: torch's default)")
+    parser.add_argument("--jobs", type=int, default=1, help="(budget, seed) pairs run at once in worker processes")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="extra config override for both variants' data and ours, e.g. data.dataset=synthetic")
     parser.add_argument("--out", default=str(Path(__file__).with_name("results")), help="folder for the plot")
@@ -142,14 +219,16 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     budgets = [float(b) for b in args.budgets.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
-    rows = [r for budget in budgets for seed in seeds for r in run_budget(args, budget, seed)]
+    rows, cells = run_all(args, budgets, seeds)
     table = markdown(rows)
     print(table)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    plot(rows, out / "ranking_budget.png")
+    plot(rows, cells, out / "ranking_budget.png")
     if args.markdown:
-        device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU ({torch.get_num_threads()} threads, {platform.processor() or platform.machine()})"
+        threads = args.threads or torch.get_num_threads()
+        device = (torch.cuda.get_device_name() if torch.cuda.is_available() else
+                  f"CPU ({threads} threads x {args.jobs} jobs, {platform.processor() or platform.machine()}, {args.clock} clock)")
         header = (f"\n## Ranking quality per training budget ({datetime.date.today()}, {device}, torch {torch.__version__})\n\n"
                   f"`python benchmarks/ranking_budget.py {' '.join(sys.argv[1:])}`\n\n")
         with open(args.markdown, "a") as file:
