@@ -41,25 +41,26 @@ class ConvBNReLU6(nn.Sequential):
 
 
 def depthwise_paths(mid: int, c_out: int, kernels: Sequence[int], stride: int, max_paths: int, sbn: str,
-                    block: str) -> MultiPath:
+                    block: str, candidate_kernels: Sequence[int] = KERNELS) -> MultiPath:
     """The multi-path part of a block (see the module docstring); the Shadow BN is built for all
-    of :data:`KERNELS`, whatever ``kernels`` this network holds."""
+    of the space's ``candidate_kernels``, whatever ``kernels`` this network holds."""
     if block == "reference":
         branches = {kernel_name(k): ConvBNReLU6(mid, mid, k, stride, groups=mid) for k in kernels}
         return MultiPath(branches, c_out, max_paths, sbn, transform=nn.Conv2d(mid, c_out, 1, bias=False),
-                         candidates=[kernel_name(k) for k in KERNELS])
-    return FusedDepthwisePaths(mid, kernels, stride, max_paths, sbn, fuse=block == "fused", candidate_kernels=KERNELS)
+                         candidates=[kernel_name(k) for k in candidate_kernels])
+    return FusedDepthwisePaths(mid, kernels, stride, max_paths, sbn, fuse=block == "fused",
+                               candidate_kernels=candidate_kernels)
 
 
 class ExpansionBranch(nn.Module):
     """The weights of one expansion rate of a layer: expansion, depthwise paths, output."""
 
     def __init__(self, c_in: int, c_out: int, rate: int, kernels: Sequence[int], stride: int, max_paths: int,
-                 sbn: str, block: str):
+                 sbn: str, block: str, candidate_kernels: Sequence[int] = KERNELS):
         super().__init__()
         mid = c_in * rate
         self.expand = ConvBNReLU6(c_in, mid, 1)
-        self.paths = depthwise_paths(mid, c_out, kernels, stride, max_paths, sbn, block)
+        self.paths = depthwise_paths(mid, c_out, kernels, stride, max_paths, sbn, block, candidate_kernels)
         self.output = (nn.Identity() if block == "reference"  # the projection is inside the paths' layer
                        else nn.Sequential(nn.ReLU6(), nn.Conv2d(mid, c_out, 1, bias=False), nn.BatchNorm2d(c_out)))
 
@@ -71,10 +72,10 @@ class MixPathLayer(nn.Module):
     """A searchable inverted-bottleneck layer; ``rates`` and ``kernels`` are the choices it holds."""
 
     def __init__(self, c_in: int, c_out: int, stride: int, rates: Sequence[int], kernels: Sequence[int],
-                 max_paths: int, sbn: str, block: str):
+                 max_paths: int, sbn: str, block: str, candidate_kernels: Sequence[int] = KERNELS):
         super().__init__()
-        self.rates = nn.ModuleDict({f"e{t}": ExpansionBranch(c_in, c_out, t, kernels, stride, max_paths, sbn, block)
-                                    for t in rates})
+        self.rates = nn.ModuleDict({f"e{t}": ExpansionBranch(c_in, c_out, t, kernels, stride, max_paths, sbn, block,
+                                                             candidate_kernels) for t in rates})
         self.residual = stride == 1 and c_in == c_out
 
     def forward(self, x: torch.Tensor, choice) -> torch.Tensor:

@@ -43,6 +43,6 @@ def get_space(name: str, **options: Any) -> Space:
         raise SupernasError(f"bad options for space {name!r}: {error}") from None
 
 
-from supernas.spaces import mixpath_s1, nasbench201, nasbench201_multipath  # noqa: E402,F401  (registers the built-in spaces)
+from supernas.spaces import mixpath_s1, mobilenet, nasbench201, nasbench201_multipath  # noqa: E402,F401  (registers the built-in spaces)
 
 __all__ = ["Architecture", "Space", "get_space", "list_spaces", "register_space", "space_builder"]
