@@ -19,29 +19,79 @@ import argparse
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from supernas.nn.mixpath import KERNELS
 from supernas.spaces import get_space
+from supernas.train.precision import autocast, to_memory_format
 from supernas.utils import resolve_device, seeded_generator
 
 BLOCKS = ("reference", "naive", "fused")
 
 
-def timed_step(model, optimizer, images, labels, arch, device: torch.device) -> float:
-    """Seconds of one training step (forward, backward, clip 5, SGD step)."""
+@dataclass(frozen=True)
+class Variant:
+    """One timed configuration: the S1 block and the training step's precision options."""
+
+    label: str
+    block: str
+    amp_dtype: str = "none"
+    channels_last: bool = False
+
+
+BLOCK_VARIANTS = tuple(Variant(block, block) for block in BLOCKS)
+"""The three blocks in fp32, contiguous layout (what the reference code runs)."""
+
+
+def timed_step(model, optimizer, images, labels, arch, device: torch.device, amp_dtype: str = "none") -> float:
+    """Seconds of one training step (forward under ``amp_dtype`` autocast, backward, clip 5, SGD step)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     started = time.perf_counter()
     optimizer.zero_grad(set_to_none=True)
-    F.cross_entropy(model(images, arch), labels).backward()
+    with autocast(device, amp_dtype):
+        loss = F.cross_entropy(model(images, arch), labels)
+    loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
     optimizer.step()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     return time.perf_counter() - started
+
+
+def measure_throughput(variants, device: torch.device, *, width_mult: float, depth: int, image_size: int,
+                       batch_size: int, steps: int, warmup: int) -> dict[tuple[str, int], float]:
+    """Training images/s of each variant with m = 1..4 kernels in every layer, {(label, m): img/s}.
+
+    All variants train on the same batches and architectures, step by step in alternating
+    order (so machine noise hits them alike); the rate is at the median step time."""
+    spaces = {block: get_space("mixpath-s1", block=block, width_mult=width_mult, depth=depth, image_size=image_size)
+              for block in dict.fromkeys(v.block for v in variants)}
+    models = {}
+    for variant in variants:
+        torch.manual_seed(0)
+        model = to_memory_format(spaces[variant.block].build_supernet().to(device).train(), variant.channels_last)
+        models[variant.label] = (model, torch.optim.SGD(model.parameters(), lr=0.025, momentum=0.9, weight_decay=3e-4))
+    sampling_space = next(iter(spaces.values()))
+    generator = seeded_generator(0)
+    images_per_second: dict[tuple[str, int], float] = {}
+    for paths in range(1, len(KERNELS) + 1):
+        times: dict[str, list[float]] = {variant.label: [] for variant in variants}
+        for step in range(warmup + steps):
+            images = torch.randn(batch_size, 3, image_size, image_size, generator=generator).to(device)
+            labels = torch.randint(10, (batch_size,), generator=generator).to(device)
+            arch = sampling_space.sample_with_paths(paths, generator)
+            for variant in variants if step % 2 == 0 else reversed(variants):
+                batch = images.contiguous(memory_format=torch.channels_last) if variant.channels_last else images
+                seconds = timed_step(*models[variant.label], batch, labels, arch, device, variant.amp_dtype)
+                if step >= warmup:
+                    times[variant.label].append(seconds)
+        for variant in variants:
+            images_per_second[variant.label, paths] = batch_size / statistics.median(times[variant.label])
+    return images_per_second
 
 
 def main(argv=None) -> int:
@@ -60,27 +110,9 @@ def main(argv=None) -> int:
     batch_size = args.batch_size or (96 if on_gpu else 32)
     steps = args.steps or (20 if on_gpu else 3)
 
-    spaces = {block: get_space("mixpath-s1", block=block, width_mult=width_mult, depth=args.depth,
-                               image_size=args.image_size) for block in BLOCKS}
-    models = {}
-    for block, space in spaces.items():
-        torch.manual_seed(0)
-        model = space.build_supernet().to(device).train()
-        models[block] = (model, torch.optim.SGD(model.parameters(), lr=0.025, momentum=0.9, weight_decay=3e-4))
-    generator = seeded_generator(0)
-    images_per_second: dict[tuple[str, int], float] = {}
-    for paths in range(1, len(KERNELS) + 1):
-        times: dict[str, list[float]] = {block: [] for block in BLOCKS}
-        for step in range(args.warmup + steps):
-            images = torch.randn(batch_size, 3, args.image_size, args.image_size, generator=generator).to(device)
-            labels = torch.randint(10, (batch_size,), generator=generator).to(device)
-            arch = spaces["fused"].sample_with_paths(paths, generator)
-            for block in BLOCKS if step % 2 == 0 else reversed(BLOCKS):
-                seconds = timed_step(*models[block], images, labels, arch, device)
-                if step >= args.warmup:
-                    times[block].append(seconds)
-        for block in BLOCKS:
-            images_per_second[block, paths] = batch_size / statistics.median(times[block])
+    images_per_second = measure_throughput(BLOCK_VARIANTS, device, width_mult=width_mult, depth=args.depth,
+                                           image_size=args.image_size, batch_size=batch_size, steps=steps,
+                                           warmup=args.warmup)
 
     name = torch.cuda.get_device_name(device) if on_gpu else f"CPU ({torch.get_num_threads()} threads)"
     print(f"MixPath S1 training throughput, {name}, torch {torch.__version__}: width_mult {width_mult}, "

@@ -54,9 +54,10 @@ def with_reference_pooling(model: nn.Module) -> nn.Module:
 
 
 def train_reference_spos(train: ImageDataset, minutes: float, seed: int = 0, space_options: dict | None = None,
-                         clock=time.perf_counter):
+                         clock=time.perf_counter, device: str | torch.device = "cpu", workers: int = 0):
     """Train a reference-style SPOS supernet for ``minutes`` measured by ``clock`` (wall clock
-    by default; ``time.process_time`` bounds the CPU time of the process instead).
+    by default; ``time.process_time`` bounds the CPU time of the process instead) on ``device``,
+    its batches prepared by ``workers`` DataLoader processes (pinned and copied per step on CUDA).
 
     Returns (model, space, steps, images, seconds). The learning rate follows a cosine over
     the elapsed fraction of the budget, as a time-budgeted reference run would.
@@ -64,10 +65,11 @@ def train_reference_spos(train: ImageDataset, minutes: float, seed: int = 0, spa
     torch.manual_seed(seed)
     space = get_space("nasbench201", num_classes=train.num_classes, in_channels=train.in_channels,
                       image_size=train.image_size, **(space_options or {}))
-    model = with_reference_pooling(space.build_supernet())
+    device = torch.device(device)
+    model = with_reference_pooling(space.build_supernet()).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.025, momentum=0.9, nesterov=True, weight_decay=5e-4)
-    loader = DataLoader(PerImageCifar(train, seed), batch_size=64, shuffle=True, drop_last=True,
-                        generator=torch.Generator().manual_seed(seed))
+    loader = DataLoader(PerImageCifar(train, seed), batch_size=64, shuffle=True, drop_last=True, num_workers=workers,
+                        pin_memory=device.type == "cuda", generator=torch.Generator().manual_seed(seed))
     sampler = random.Random(seed)
     budget = minutes * 60
     started = clock()
@@ -75,6 +77,7 @@ def train_reference_spos(train: ImageDataset, minutes: float, seed: int = 0, spa
     model.train()
     while True:
         for x, y in loader:
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             elapsed = clock() - started
             if elapsed >= budget:
                 return model, space, steps, images, elapsed
