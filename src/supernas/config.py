@@ -32,11 +32,13 @@ def _option(default: Any, help: str) -> Any:
 class DataConfig:
     """Which images to train and score on, and how they are augmented."""
 
-    dataset: str = _option("cifar10", "dataset: cifar10, cifar100, fashion-mnist or synthetic")
+    dataset: str = _option("cifar10", "dataset: cifar10, cifar100, fashion-mnist, synthetic or imagefolder (root/train/<class>/*.jpg|png and root/val/<class>/, streamed from disk)")
     root: str | None = _option(None, "directory holding the dataset (default: search the usual places)")
     train_fraction: float = _option(0.5, "share of the training set used to train the supernet (stratified, seeded); the rest is the held-out split used for ranking")
     split_seed: int = _option(0, "seed of the train/held-out split")
     synthetic_size: int = _option(2048, "number of images of the synthetic dataset")
+    image_size: int = _option(224, "imagefolder: side of the random-resized training crops and of the centre crops scored")
+    workers: int = _option(4, "imagefolder: DataLoader worker processes decoding images (0: in the training process)")
     batch_size: int = _option(64, "training batch size")
     crop_padding: int = _option(4, "random-crop padding in pixels (0 disables cropping)")
     flip: bool = _option(True, "random horizontal flips")

@@ -5,10 +5,12 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from supernas.config import Config
-from supernas.data import ImageDataset, load_dataset, split_dataset
+from supernas.data import AugmentConfig, DeviceLoader, ImageDataset, load_dataset, split_dataset
+from supernas.data.imagefolder import FolderImages, StreamingLoader
 from supernas.errors import SupernasError
 from supernas.nn.fewshot import FewShotSupernet
 from supernas.spaces import Space, get_space
@@ -16,8 +18,22 @@ from supernas.spaces import Space, get_space
 
 def load_splits(config: Config) -> tuple[ImageDataset, ImageDataset]:
     """The supernet-training split and the held-out split of the dataset's training set."""
-    full = load_dataset(config.data.dataset, config.data.root, train=True, synthetic_size=config.data.synthetic_size)
-    return split_dataset(full, config.data.train_fraction, config.data.split_seed)
+    data = config.data
+    full = load_dataset(data.dataset, data.root, train=True, synthetic_size=data.synthetic_size,
+                        image_size=data.image_size, workers=data.workers)
+    return split_dataset(full, data.train_fraction, data.split_seed)
+
+
+def train_loader(config: Config, dataset: ImageDataset | FolderImages, device: torch.device) -> DeviceLoader | StreamingLoader:
+    """The training batches of a run: the whole split on the device (DeviceLoader), or
+    streamed from image files by DataLoader workers (ImageFolder datasets)."""
+    data = config.data
+    if isinstance(dataset, FolderImages):
+        return StreamingLoader(dataset, data.batch_size, seed=config.train.seed, flip=data.flip, device=device,
+                               workers=data.workers, channels_last=config.train.channels_last)
+    augment = AugmentConfig(crop_padding=data.crop_padding, flip=data.flip, cutout=data.cutout)
+    return DeviceLoader(dataset, data.batch_size, seed=config.train.seed, augment=augment, device=device,
+                        channels_last=config.train.channels_last)
 
 
 def build_space(config: Config, dataset: ImageDataset) -> Space:

@@ -15,7 +15,7 @@ from supernas.data.formats import read_cifar_pickles, read_idx, read_jpeg_pack, 
 from supernas.errors import SupernasError
 from supernas.utils import seeded_generator
 
-DATASETS = ("cifar10", "cifar100", "fashion-mnist", "synthetic")
+DATASETS = ("cifar10", "cifar100", "fashion-mnist", "synthetic", "imagefolder")
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 FASHION_MNIST_CLASSES = ("t-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag",
@@ -178,17 +178,24 @@ def search_dirs(files: DatasetFiles, bases: list[Path]) -> list[Path]:
 
 
 def load_dataset(name: str, root: str | os.PathLike | None = None, *, train: bool = True,
-                 synthetic_size: int = 2048) -> ImageDataset:
+                 synthetic_size: int = 2048, image_size: int = 224, workers: int = 0):
     """The train (or test) split of dataset ``name`` as uint8 tensors on the CPU.
 
     ``root`` is a directory holding the dataset's files, their official folder, or a folder
     named after the dataset; without it the :func:`data_dirs` are searched (and, for
     Fashion-MNIST, the Debian package's directory). ``root`` is ignored for ``synthetic``.
+    ``imagefolder`` (``root/train/<class>/``, ``root/val/<class>/``) is returned undecoded, as
+    :class:`~supernas.data.imagefolder.FolderImages` of ``image_size`` crops decoded by
+    ``workers`` processes.
     """
     if name not in DATASETS:
         raise SupernasError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
     if name == "synthetic":
         return make_synthetic(synthetic_size, train=train)
+    if name == "imagefolder":
+        from supernas.data.imagefolder import load_image_folder
+
+        return load_image_folder(root, train, image_size, workers)
     files = DATASET_FILES[name]
     if root is not None and not Path(root).expanduser().is_dir():
         raise SupernasError(f"dataset directory {root} does not exist; "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import count
 
 import torch
 
@@ -65,6 +66,12 @@ class DeviceLoader:
         if self.augment is not None:
             images = augment_batch(images, seeded_generator(self.seed, _AUGMENT_STREAM, step), self.augment)
         return self.prepare(images), self.dataset.labels[indices]
+
+    def batches(self, start: int, portion: slice = slice(None)) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """``portion`` of the batch of every step from ``start`` on (a rank's share of the global batch)."""
+        for step in count(start):
+            images, labels = self.batch(step)
+            yield images[portion], labels[portion]
 
     def batches_in_order(self, batch_size: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """The whole dataset in stored order, normalised, without augmentation, in batches of

@@ -26,7 +26,7 @@ LEGACY_FORMAT = "supernas-checkpoint-v1"
 """Checkpoints written before the checksum: the state itself, with this format tag (read unchecked)."""
 
 RESULT_NEUTRAL_KEYS = {("train", "log_every"), ("train", "checkpoint_every"), ("train", "progress"), ("train", "tensorboard"),
-                       ("run_dir",), ("data", "device"), ("data", "root")}
+                       ("run_dir",), ("data", "device"), ("data", "root"), ("data", "workers")}
 """Config entries that do not change what training computes; they may differ on resume."""
 
 AFTER_TRAINING_SECTIONS = {"rank", "search", "export", "retrain", "groundtruth"}

@@ -26,9 +26,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from supernas.config import Config, save_config, to_dict
-from supernas.data import AugmentConfig, DeviceLoader
 from supernas.errors import SupernasError
-from supernas.experiment import build_space, build_supernet, checkpoint_path, load_splits
+from supernas.experiment import build_space, build_supernet, checkpoint_path, load_splits, train_loader
 from supernas.train.checkpoint import check_compatible, load_resumable_checkpoint, save_checkpoint
 from supernas.train.distributed import DistributedContext, distributed_context, micro_batch_slices
 from supernas.train.policy import OptimisationPolicy, make_optimizer
@@ -90,9 +89,7 @@ def train_supernet(config: Config, context: DistributedContext | None = None) ->
 
     torch.manual_seed(config.train.seed)
     model = to_memory_format(build_supernet(config, space).to(device), config.train.channels_last)
-    augment = AugmentConfig(crop_padding=config.data.crop_padding, flip=config.data.flip, cutout=config.data.cutout)
-    loader = DeviceLoader(train_split, config.data.batch_size, seed=config.train.seed, augment=augment, device=device,
-                          channels_last=config.train.channels_last)
+    loader = train_loader(config, train_split, device)
     set_cudnn_benchmark(device, config.train.cudnn_benchmark)
     micro_batches = micro_batch_slices(config.data.batch_size, config.train.micro_batches, context)
     portion = slice(micro_batches[0].start, micro_batches[-1].stop)
@@ -133,9 +130,7 @@ def train_supernet(config: Config, context: DistributedContext | None = None) ->
     board = TensorBoardLog(run_dir) if config.train.tensorboard and context.is_main else None
     progress = tqdm(range(start, steps), initial=start, total=steps, disable=not (config.train.progress and context.is_main),
                     desc="train", unit="step", dynamic_ncols=True)
-    for step in progress:
-        images, labels = loader.batch(step)
-        images, labels = images[portion], labels[portion]
+    for step, (images, labels) in zip(progress, loader.batches(start, portion)):
         archs = sampler.sample(step)
         model.zero_grad(set_to_none=True)
         step_loss = torch.zeros((), device=device)
