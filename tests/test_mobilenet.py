@@ -7,6 +7,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from supernas.config import load_config
 from supernas.errors import SupernasError
 from supernas.spaces import get_space
 from supernas.train.trainer import train_supernet
@@ -82,3 +83,11 @@ def test_mobilenet_supernet_trains_with_mixpath_sampling(tiny_config):
     tiny_config.train.steps = 2
     result = train_supernet(tiny_config)
     assert result.steps == 2 and result.final_loss == result.final_loss
+
+
+def test_imagenet_preset_configures_a_mobilenet_imagefolder_run():
+    config = load_config("imagenet-mobilenet", {"data.root": "/data/imagenet"})
+    assert (config.data.dataset, config.space.name, config.train.strategy) == ("imagefolder", "mobilenet", "mixpath")
+    space = get_space(config.space.name, num_classes=1000, image_size=config.data.image_size, **config.space.options)
+    assert space.depth == 21 and space.max_paths == 2
+    assert config.data.batch_size % 8 == 0
