@@ -1,4 +1,4 @@
-"""Command line: ``supernas train | rank | search | export | retrain | run | groundtruth | spaces | sbn``.
+"""Command line: ``supernas train | rank | search | export | retrain | run | groundtruth | spaces | sbn | report``.
 
 Thin: read the config (YAML file or preset, then dotted overrides such as ``--train.lr 0.05``),
 call one public function, print the result. User errors print one line and exit with 2.
@@ -27,7 +27,13 @@ COMMANDS = {
     "spaces": "list the search spaces and their options",
     "groundtruth": "train sampled architectures from scratch (several seeds) and write a ground-truth table for rank",
     "sbn": "Shadow BN diagnostics of a trained supernet: BN_k vs BN_1 statistics and affine parameters per layer",
+    "report": "figures of a run (training curves, ranking, Pareto front, CaLR, Shadow BN, paths) as PNGs and one HTML page",
 }
+
+
+RUN_DIR_COMMANDS = {"sbn": "run directory holding checkpoints/last.pt",
+                    "report": "run directory (the report goes to RUN_DIR/report/)"}
+"""Commands that take only a run directory."""
 
 
 def _type_name(annotation) -> str:
@@ -44,8 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
                                   epilog="Space options are given as --space.options.NAME VALUE (see 'supernas spaces').")
         if name == "spaces":
             continue
-        if name == "sbn":
-            sub.add_argument("run_dir", metavar="RUN_DIR", help="run directory holding checkpoints/last.pt")
+        if name in RUN_DIR_COMMANDS:
+            sub.add_argument("run_dir", metavar="RUN_DIR", help=RUN_DIR_COMMANDS[name])
             continue
         sub.add_argument("--config", help="YAML config file or preset name (e.g. nb201-fast); "
                          "rank/run default to RUN_DIR/config.yaml when it exists")
@@ -190,6 +196,18 @@ def command_sbn(run_dir: str) -> None:
     print(format_rows(diagnose_run(run_dir)))
 
 
+def command_report(run_dir: str) -> None:
+    from supernas.report.run_report import build_report
+
+    result = build_report(run_dir)
+    print(f"report of {run_dir}: {len(result.figures)} figures in {result.out_dir}, page {result.html}")
+    for note in result.notes:
+        print(f"  skipped {note}")
+
+
+RUN_DIR_FUNCTIONS = {"sbn": command_sbn, "report": command_report}
+
+
 def printing_on_rank_zero() -> contextlib.AbstractContextManager:
     """Under torchrun, only rank 0 prints results (every rank still reports errors)."""
     from supernas.train.distributed import is_main_process
@@ -205,8 +223,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "spaces":
             print_spaces()
             return 0
-        if args.command == "sbn":
-            command_sbn(args.run_dir)
+        if args.command in RUN_DIR_FUNCTIONS:
+            RUN_DIR_FUNCTIONS[args.command](args.run_dir)
             return 0
         config = resolve_config(args, split_overrides(args, extra))
         with printing_on_rank_zero():

@@ -91,7 +91,7 @@ class RankConfig:
 
     num_archs: int = _option(200, "number of architectures to score, sampled uniformly with arch_seed")
     arch_seed: int = _option(0, "seed of the architecture sample (the same seed scores the same cells)")
-    archs_file: str | None = _option(None, "file with one architecture string per line to score instead of a sample")
+    archs_file: str | None = _option(None, "file with one architecture string per line, or a .csv table's arch column, to score instead of a sample")
     num_images: int = _option(1000, "held-out images each subnet is scored on (stratified, fixed subset)")
     batch_size: int = _option(500, "scoring batch size")
     calibrate: bool = _option(True, "recompute BN statistics on training images before scoring (spaces with running-statistics BN)")

@@ -71,3 +71,23 @@ def derived_seed(*parts: int) -> int:
 def seeded_generator(*parts: int) -> torch.Generator:
     """A CPU torch generator seeded from ``parts``."""
     return torch.Generator().manual_seed(derived_seed(*parts))
+
+
+def retain_freed_memory() -> bool:
+    """Tell glibc's malloc to keep freed memory for reuse instead of returning large blocks to
+    the OS after every free. On CPU, convolution activations of tens of MB are otherwise
+    mapped and unmapped at every layer, and the page faults can cost as much system time as the
+    computation itself. Process-wide; returns whether it applied (glibc only)."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return False
+    try:
+        libc = ctypes.CDLL(name)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    mmap_threshold, trim_threshold, largest = -3, -1, 1 << 30
+    return bool(mallopt(mmap_threshold, largest)) and bool(mallopt(trim_threshold, largest))

@@ -42,7 +42,7 @@ from supernas.spaces.base import Architecture, Space
 from supernas.train.policy import make_optimizer
 from supernas.train.retrain import fit_standalone, retrain_policy, standalone_accuracy
 from supernas.train.trainer import append_jsonl
-from supernas.utils import atomic_write_text, resolve_device, seeded_generator
+from supernas.utils import atomic_write_text, resolve_device, retain_freed_memory, seeded_generator
 
 MEAN_COLUMN = "test_acc"
 RESULTS_FILE = "results.sqlite"
@@ -123,7 +123,9 @@ class JobResult:
 class RecipeTrainer:
     """Trains architectures of one config's space from scratch with its recipe, on one device.
 
-    The (subset of the) training and test images are loaded once and kept on the device.
+    The (subset of the) training and test images are loaded once and kept on the device. On
+    CPU, freed memory is kept for reuse (:func:`supernas.utils.retain_freed_memory`), which
+    halves the time of a small network's training.
     """
 
     def __init__(self, config: Config, device: torch.device):
@@ -131,6 +133,8 @@ class RecipeTrainer:
         full_train = load_dataset(data.dataset, data.root, train=True, synthetic_size=data.synthetic_size)
         test = load_dataset(data.dataset, data.root, train=False, synthetic_size=data.synthetic_size)
         self.config, self.device = config, device
+        if device.type == "cpu":
+            retain_freed_memory()
         self.space = build_space(config, full_train)
         self.train_set = subset(full_train, truth.train_images, data.split_seed).to(device)
         self.test_set = subset(test, truth.test_images, data.split_seed).to(device)
@@ -197,8 +201,6 @@ def run_jobs(config: Config, jobs: Sequence[Job], on_result: Callable[[JobResult
     """Run ``jobs``, calling ``on_result`` (in this process) as each finishes: here for one
     worker on one device, else in ``groundtruth.workers`` spawned processes."""
     truth, devices = config.groundtruth, worker_devices(config)
-    if truth.workers < 1:
-        raise SupernasError(f"groundtruth.workers must be at least 1, got {truth.workers}")
     if not jobs:
         return
     if truth.workers == 1 and len(devices) == 1:
@@ -282,6 +284,8 @@ def groundtruth_run(config: Config) -> GroundTruthResult:
     truth, data = config.groundtruth, config.data
     if truth.seeds < 1:
         raise SupernasError(f"groundtruth.seeds must be at least 1, got {truth.seeds}")
+    if truth.workers < 1:
+        raise SupernasError(f"groundtruth.workers must be at least 1, got {truth.workers}")
     probe = load_dataset(data.dataset, data.root, train=False, synthetic_size=data.synthetic_size)
     space = build_space(config, probe)
     values = recipe(config, space)

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from supernas.benchmarks.tables import GroundTruth, default_nasbench201_path, load_ground_truth
+from supernas.benchmarks.tables import ARCH_COLUMN, GroundTruth, default_nasbench201_path, load_ground_truth
 from supernas.config import Config, to_dict
 from supernas.data import DeviceLoader, ImageDataset, take_subset
 from supernas.errors import SupernasError
@@ -103,11 +103,17 @@ def sample_architectures(space: Space, count: int, seed: int) -> list[Architectu
 
 
 def read_architectures(space: Space, path: str | Path) -> list[Architecture]:
-    """Architectures listed one per line in ``path`` (blank lines and ``#`` comments skipped)."""
+    """Architectures listed one per line in ``path`` (blank lines and ``#`` comments skipped),
+    or, for a ``.csv`` file, the ``arch`` column of a ground-truth table."""
     try:
         lines = Path(path).read_text().splitlines()
     except OSError as error:
         raise SupernasError(f"cannot read architecture file {path}: {error.strerror}") from None
+    if Path(path).suffix == ".csv":
+        table = list(csv.DictReader(lines))
+        if not table or ARCH_COLUMN not in table[0]:
+            raise SupernasError(f"{path} has no {ARCH_COLUMN!r} column to read architectures from")
+        lines = [row[ARCH_COLUMN] for row in table]
     return [space.parse(line) for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 

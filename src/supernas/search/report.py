@@ -95,8 +95,9 @@ def _csv_text(header: list[str], rows: list[list]) -> str:
     return table.getvalue()
 
 
-def plot_front(result: SearchResult, title: str) -> bytes:
-    """PNG bytes of every scored architecture (grey), the front (line) and the best (star)."""
+def plot_front(result: SearchResult, title: str, marked: Candidate | None = None, marked_label: str = "most accurate") -> bytes:
+    """PNG bytes of every scored architecture (grey), the front (line) and ``marked`` (star;
+    by default the most accurate)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -108,8 +109,9 @@ def plot_front(result: SearchResult, title: str) -> bytes:
                  color="0.7", label=f"scored ({result.queries})")
     axes.plot([c.cost(result.cost) for c in result.front], [c.accuracy for c in result.front], "o-", color="tab:red",
               markersize=4, label=f"Pareto front ({len(result.front)})")
-    axes.scatter([result.best.cost(result.cost)], [result.best.accuracy], marker="*", s=160, color="tab:blue",
-                 zorder=3, label="most accurate")
+    star = marked or result.best
+    axes.scatter([star.cost(result.cost)], [star.accuracy], marker="*", s=160, color="tab:blue", zorder=3,
+                 label=marked_label)
     axes.set_xlabel(COST_LABELS[result.cost])
     axes.set_ylabel("accuracy (%)")
     axes.set_title(title)
