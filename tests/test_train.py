@@ -131,3 +131,17 @@ def test_nan_loss_stops_with_step_and_subnet_and_keeps_last_checkpoint(tiny_conf
         trainer.train_supernet(tiny_config)
     assert load_checkpoint(checkpoint_path(tiny_config))["step"] == 3
     assert good
+
+
+def test_checkpoint_without_a_newer_option_resumes_only_at_its_default():
+    from supernas.config import Config, to_dict
+    from supernas.train.checkpoint import check_compatible
+
+    space = {"name": "nasbench201"}
+    current = to_dict(Config())
+    older = to_dict(Config())
+    del older["train"]["micro_batches"]
+    check_compatible({"space": space, "config": older}, space, current, "last.pt")
+    current["train"]["micro_batches"] = 4
+    with pytest.raises(SupernasError, match="train.micro_batches: 0 vs 4"):
+        check_compatible({"space": space, "config": older}, space, current, "last.pt")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from supernas.config import Config, to_dict
 from supernas.errors import SupernasError
 from supernas.utils import atomic_write_bytes, reported_write_errors
 
@@ -129,14 +130,18 @@ def _flatten(values: dict, prefix: tuple = ()) -> dict[tuple, object]:
 
 
 def check_compatible(state: dict, space_description: dict, config: dict, path: str | Path) -> None:
-    """Raise if a checkpoint was made for another space or a config that trains differently."""
+    """Raise if a checkpoint was made for another space or a config that trains differently.
+
+    An option the checkpoint's config does not have (added to supernas after it was written)
+    counts as that option's default, so older run directories resume when it is left there."""
     if state["space"] != space_description:
         differing = sorted(k for k in set(state["space"]) | set(space_description)
                            if state["space"].get(k) != space_description.get(k))
         saved_space = state["space"]
         details = ", ".join(f"{k}: {saved_space.get(k)!r} vs {space_description.get(k)!r}" for k in differing)
         raise SupernasError(f"checkpoint {path} is from a different search space ({details})")
-    saved, current = _flatten(state["config"]), _flatten(config)
+    saved, current, defaults = _flatten(state["config"]), _flatten(config), _flatten(to_dict(Config()))
+    saved.update((key, defaults.get(key)) for key in set(current) - set(saved))
     differing = [key for key in sorted(set(saved) | set(current), key=str)
                  if key[0] not in AFTER_TRAINING_SECTIONS and key not in RESULT_NEUTRAL_KEYS and saved.get(key) != current.get(key)]
     if differing:
