@@ -46,11 +46,13 @@ BLOCK_VARIANTS = tuple(Variant(block, block) for block in BLOCKS)
 """The three blocks in fp32, contiguous layout (what the reference code runs)."""
 
 
-def timed_step(model, optimizer, images, labels, arch, device: torch.device, amp_dtype: str = "none") -> float:
-    """Seconds of one training step (forward under ``amp_dtype`` autocast, backward, clip 5, SGD step)."""
+def timed_step(model, optimizer, images, labels, arch, device: torch.device, amp_dtype: str = "none",
+               clock=time.perf_counter) -> float:
+    """Seconds of one training step (forward under ``amp_dtype`` autocast, backward, clip 5, SGD
+    step) by ``clock`` (wall clock by default; ``time.process_time`` counts this process's CPU time)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    started = time.perf_counter()
+    started = clock()
     optimizer.zero_grad(set_to_none=True)
     with autocast(device, amp_dtype):
         loss = F.cross_entropy(model(images, arch), labels)
@@ -59,15 +61,15 @@ def timed_step(model, optimizer, images, labels, arch, device: torch.device, amp
     optimizer.step()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    return time.perf_counter() - started
+    return clock() - started
 
 
 def measure_throughput(variants, device: torch.device, *, width_mult: float, depth: int, image_size: int,
-                       batch_size: int, steps: int, warmup: int) -> dict[tuple[str, int], float]:
+                       batch_size: int, steps: int, warmup: int, clock=time.perf_counter) -> dict[tuple[str, int], float]:
     """Training images/s of each variant with m = 1..4 kernels in every layer, {(label, m): img/s}.
 
     All variants train on the same batches and architectures, step by step in alternating
-    order (so machine noise hits them alike); the rate is at the median step time."""
+    order (so machine noise hits them alike); the rate is at the median step time by ``clock``."""
     spaces = {block: get_space("mixpath-s1", block=block, width_mult=width_mult, depth=depth, image_size=image_size)
               for block in dict.fromkeys(v.block for v in variants)}
     models = {}
@@ -86,7 +88,7 @@ def measure_throughput(variants, device: torch.device, *, width_mult: float, dep
             arch = sampling_space.sample_with_paths(paths, generator)
             for variant in variants if step % 2 == 0 else reversed(variants):
                 batch = images.contiguous(memory_format=torch.channels_last) if variant.channels_last else images
-                seconds = timed_step(*models[variant.label], batch, labels, arch, device, variant.amp_dtype)
+                seconds = timed_step(*models[variant.label], batch, labels, arch, device, variant.amp_dtype, clock)
                 if step >= warmup:
                     times[variant.label].append(seconds)
         for variant in variants:

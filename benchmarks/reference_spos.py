@@ -54,10 +54,12 @@ def with_reference_pooling(model: nn.Module) -> nn.Module:
 
 
 def train_reference_spos(train: ImageDataset, minutes: float, seed: int = 0, space_options: dict | None = None,
-                         clock=time.perf_counter, device: str | torch.device = "cpu", workers: int = 0):
+                         clock=time.perf_counter, device: str | torch.device = "cpu", workers: int = 0,
+                         max_steps: int | None = None):
     """Train a reference-style SPOS supernet for ``minutes`` measured by ``clock`` (wall clock
     by default; ``time.process_time`` bounds the CPU time of the process instead) on ``device``,
-    its batches prepared by ``workers`` DataLoader processes (pinned and copied per step on CUDA).
+    its batches prepared by ``workers`` DataLoader processes (pinned and copied per step on CUDA),
+    stopping early after ``max_steps`` steps when given.
 
     Returns (model, space, steps, images, seconds). The learning rate follows a cosine over
     the elapsed fraction of the budget, as a time-budgeted reference run would.
@@ -79,7 +81,7 @@ def train_reference_spos(train: ImageDataset, minutes: float, seed: int = 0, spa
         for x, y in loader:
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             elapsed = clock() - started
-            if elapsed >= budget:
+            if elapsed >= budget or steps == max_steps:
                 return model, space, steps, images, elapsed
             for group in optimizer.param_groups:
                 group["lr"] = 0.025 * 0.5 * (1 + math.cos(math.pi * elapsed / budget))
