@@ -1,89 +1,106 @@
-"""Shadow BN ablation on Fashion-MNIST at a tiny CPU budget: linear vs exponential vs shared vs scaling.
+"""Shadow BN ablation on Fashion-MNIST, ranked against ground truth: linear vs exponential vs
+shared (one BN) vs scaling, each with and without BN calibration.
 
-One scaled MixPath S1 supernet per normalisation trains with MixPath sampling (per layer m'
-uniform in 1..m) and the S1 recipe (SGD momentum 0.9, weight decay 3e-4, clip 5, cosine LR).
-Each then scores the same architectures, ``--archs-per-paths`` with exactly k kernels in every
-layer for k = 1..m, on held-out images: after BN calibration on training images, and with the
-running statistics as trained. Last, the Shadow BN diagnostics of the linear run (expected
-mu_k/mu_1 about k, var_k/var_1 about k²). Runs live in ``--out``; rerunning reuses them.
+One MixPath S1 supernet per normalisation trains with MixPath sampling (per layer m' uniform
+in 1..m) and the S1 recipe (SGD momentum 0.9, weight decay 3e-4, clip 5, cosine LR), at the
+scale of the ground-truth table (its recipe YAML's width_mult, depth and max_paths). Each then
+scores the table's architectures on held-out training images, after BN calibration on
+training images and with the running statistics as trained, and is compared with the table's
+mean test accuracy over seeds (Kendall tau-b, Spearman rho). The table's seed-to-seed tau is the
+noise ceiling; the parameter count's tau is the no-training baseline. Last, the Shadow BN
+diagnostics of the linear run (expected mu_k/mu_1 about k, var_k/var_1 about k²). Runs live in
+``--out``; rerunning reuses them (finished training, cached scores).
 
-    OMP_NUM_THREADS=1 python benchmarks/sbn_ablation.py        # width 0.25, depth 6, m=2, 300 steps, batch 32
+    OMP_NUM_THREADS=1 python benchmarks/sbn_ablation.py      # S1 table: width 0.25, depth 6, m=2; 300 steps, batch 32
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
 import time
 from pathlib import Path
 
-from supernas.config import Config
+from supernas.benchmarks.groundtruth import MEAN_COLUMN, seed_column, seed_to_seed_tau
+from supernas.config import Config, load_yaml
 from supernas.evaluate.evaluator import rank_run
 from supernas.evaluate.sbn_diagnostics import diagnose_run, format_rows
 from supernas.nn.shadow_bn import SBN_MODES
-from supernas.spaces import get_space
 from supernas.train.trainer import train_supernet
-from supernas.utils import seeded_generator
+
+S1_FASHION_MNIST = Path(__file__).resolve().parents[1] / "src/supernas/benchmarks/data/mixpath_s1_fmnist.csv"
+SCALE_OPTIONS = ("width_mult", "depth", "max_paths")
 
 
-def ablation_config(args: argparse.Namespace, mode: str, archs_file: Path) -> Config:
-    """The run of one normalisation mode."""
+def table_scale(table: Path) -> dict:
+    """The space options of the table's recipe (``<table>.yaml``) that fix the supernet's scale."""
+    options = load_yaml(table.with_suffix(".yaml"))["space"]["options"]
+    return {key: options[key] for key in SCALE_OPTIONS if key in options}
+
+
+def table_noise_ceiling(table: Path) -> tuple[float, int]:
+    """Seed-to-seed Kendall tau of the table's accuracies, and its number of seeds."""
+    with table.open(newline="") as file:
+        rows = list(csv.DictReader(file))
+    seeds = sum(1 for name in rows[0] if name.startswith(MEAN_COLUMN + "_seed"))
+    accuracies = {row["arch"]: {s: float(row[seed_column(s)]) for s in range(seeds) if row[seed_column(s)]} for row in rows}
+    return seed_to_seed_tau(accuracies, seeds), seeds
+
+
+def ablation_config(args: argparse.Namespace, mode: str, table: Path) -> Config:
+    """The run of one normalisation mode, at the table's scale, ranked against the table."""
     config = Config(run_dir=str(Path(args.out) / mode))
     config.data.dataset, config.data.device, config.data.batch_size = "fashion-mnist", "cpu", args.batch_size
     config.space.name = "mixpath-s1"
-    config.space.options = {"width_mult": args.width_mult, "depth": args.depth, "max_paths": args.max_paths, "bn": mode}
+    config.space.options = {**table_scale(table), "bn": mode}
     train = config.train
     train.strategy, train.steps, train.lr, train.progress = "mixpath", args.steps, args.lr, False
-    train.nesterov, train.weight_decay = False, 3e-4
+    train.nesterov, train.weight_decay, train.checkpoint_every = False, 3e-4, args.steps
     rank = config.rank
-    rank.archs_file, rank.num_images, rank.calibration_images = str(archs_file), args.images, args.calibration_images
-    config.train.checkpoint_every = args.steps
+    rank.archs_file, rank.ground_truth, rank.column = str(table), str(table), MEAN_COLUMN
+    rank.num_images, rank.calibration_images = args.images, args.calibration_images
     return config
-
-
-def write_architectures(args: argparse.Namespace, path: Path) -> None:
-    """``--archs-per-paths`` architectures per number of paths k = 1..m, one per line."""
-    space = get_space("mixpath-s1", depth=args.depth, max_paths=args.max_paths)
-    generator = seeded_generator(args.seed)
-    archs = [space.sample_with_paths(k, generator) for k in range(1, args.max_paths + 1) for _ in range(args.archs_per_paths)]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(f"{arch}\n" for arch in archs))
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/sbn-ablation")
+    parser.add_argument("--ground-truth", default=str(S1_FASHION_MNIST), help="ground-truth table (with its recipe .yaml)")
     parser.add_argument("--modes", default=",".join(SBN_MODES))
-    parser.add_argument("--width-mult", type=float, default=0.25)
-    parser.add_argument("--depth", type=int, default=6)
-    parser.add_argument("--max-paths", type=int, default=2)
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=0.05)
-    parser.add_argument("--archs-per-paths", type=int, default=8)
     parser.add_argument("--images", type=int, default=500, help="held-out images each architecture is scored on")
     parser.add_argument("--calibration-images", type=int, default=256)
-    parser.add_argument("--seed", type=int, default=0, help="seed of the scored architectures")
     args = parser.parse_args(argv)
 
-    archs_file = Path(args.out) / "archs.txt"
-    write_architectures(args, archs_file)
-    print(f"MixPath S1 on Fashion-MNIST: width_mult {args.width_mult}, depth {args.depth}, m={args.max_paths}, "
-          f"{args.steps} steps of {args.batch_size}, lr {args.lr}; {args.archs_per_paths} architectures per k, "
-          f"{args.images} held-out images, calibration on {args.calibration_images}")
-    print("| bn | train s | final loss | BN statistics | k | archs | mean acc | std | min | max |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    table = Path(args.ground_truth)
+    ceiling, seeds = table_noise_ceiling(table)
+    print(f"MixPath S1 on Fashion-MNIST at the scale of {table.name} ({table_scale(table)}): {args.steps} steps of "
+          f"{args.batch_size}, lr {args.lr}; scored on {args.images} held-out images, calibration on "
+          f"{args.calibration_images}; ground truth {MEAN_COLUMN} (mean of {seeds} seeds), seed-to-seed Kendall tau "
+          f"{ceiling:.3f} (noise ceiling)")
+    print("| bn | train s | final loss | BN statistics | archs | Kendall tau | Spearman rho | prec@top | "
+          "mean acc by paths |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    baseline = None
     for mode in args.modes.split(","):
-        config = ablation_config(args, mode, archs_file)
+        config = ablation_config(args, mode, table)
         started = time.perf_counter()
         trained = train_supernet(config)
         train_seconds = time.perf_counter() - started
         for calibrate in (True, False):
             config.rank.calibrate = calibrate
-            for k, row in rank_run(config).by_paths.items():
-                print(f"| {mode} | {train_seconds:.0f} | {trained.final_loss:.3f} | "
-                      f"{'calibrated' if calibrate else 'as trained'} | {k} | {row['count']} | {row['mean']:.2f} | "
-                      f"{row['std']:.2f} | {row['min']:.2f} | {row['max']:.2f} |", flush=True)
+            result = rank_run(config)
+            m, baseline = result.metrics, result.params_metrics
+            by_paths = ", ".join(f"{k}: {row['mean']:.1f}" for k, row in result.by_paths.items())
+            print(f"| {mode} | {train_seconds:.0f} | {trained.final_loss:.3f} | "
+                  f"{'calibrated' if calibrate else 'as trained'} | {m.num_archs} | {m.kendall_tau:.3f} | "
+                  f"{m.spearman_rho:.3f} | {m.precision_at_top:.2f} | {by_paths} |", flush=True)
+    if baseline is not None:
+        print(f"| parameter count (no training) | | | | {baseline.num_archs} | {baseline.kendall_tau:.3f} | "
+              f"{baseline.spearman_rho:.3f} | {baseline.precision_at_top:.2f} | |")
     if "linear" in args.modes.split(","):
         print(f"\nShadow BN diagnostics of the linear run (supernas sbn {Path(args.out) / 'linear'}):")
         print(format_rows(diagnose_run(Path(args.out) / "linear")))
