@@ -102,6 +102,7 @@ def test_sigkill_at_random_points_then_resume_equals_an_uninterrupted_run(tiny_c
     done = subprocess.run(train_command(configs["killed"]), env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     print(f"SIGKILL after logged steps {kill_points} of {tiny_config.train.steps}; resumed to the end")
+    assert sorted(path.name for path in (killed_dir / "checkpoints").iterdir()) == ["last.pt", "prev.pt"]
     assert_same_weights(load_checkpoint(killed_dir / "checkpoints/last.pt")["model"],
                         load_checkpoint(tmp_path / "uninterrupted/checkpoints/last.pt")["model"])
 

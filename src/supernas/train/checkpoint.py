@@ -99,10 +99,13 @@ def load_resumable_checkpoint(path: str | Path, set_aside: bool = True) -> dict 
     """The checkpoint to resume from: the one at ``path``, or, when that is missing, truncated
     or corrupted, the previous one, with a warning. With ``set_aside`` (the process that writes
     checkpoints) the rejected file is renamed to ``<name>.rejected``, so that the next save does
-    not rotate it over the good one. ``None`` when there is neither; a one-line error when no
-    good one is left."""
+    not rotate it over the good one, and temporary files of writes that were killed are deleted.
+    ``None`` when there is neither; a one-line error when no good one is left."""
     path = Path(path)
     previous = previous_checkpoint_path(path)
+    if set_aside:
+        for unfinished in path.parent.glob(f".{path.name}.*.tmp"):
+            unfinished.unlink(missing_ok=True)
     if not path.exists() and not previous.exists():
         return None
     try:
