@@ -243,6 +243,7 @@ def framed_checkpoint(state_bytes: bytes) -> dict:
             "payload": torch.frombuffer(bytearray(state_bytes), dtype=torch.uint8)}
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 @pytest.mark.parametrize("where", ["frame", "payload", "plain pickle"])
 def test_a_checkpoint_with_code_in_it_is_refused_and_the_code_never_runs(tmp_path, where):
     marker = tmp_path / "code-ran"
