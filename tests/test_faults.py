@@ -275,3 +275,16 @@ def test_a_non_finite_loss_stops_naming_step_and_subnet_and_keeps_the_checkpoint
     assert {name: data for name, data in run_files(run_dir).items() if name.startswith("checkpoints")} == saved
     assert load_checkpoint(checkpoint_path(tiny_config))["step"] == 4
     assert load_checkpoint(previous_checkpoint_path(checkpoint_path(tiny_config)))["step"] == 2
+
+
+def test_the_cli_reports_the_fallback_to_the_previous_checkpoint_in_one_line(finished_run, tmp_path):
+    config, _ = finished_run
+    corrupt(checkpoint_path(config), "bit flip")
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(yaml.safe_dump(to_dict(config)))
+    done = subprocess.run([sys.executable, "-m", "supernas.cli", "train", "--config", str(config_file)],
+                          capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr
+    warning = [line for line in done.stderr.splitlines() if "warning" in line]
+    assert len(warning) == 1 and warning[0].startswith("supernas: warning: checkpoint "), done.stderr
+    assert "resuming from the previous checkpoint" in warning[0] and "prev.pt (step 4)" in warning[0]

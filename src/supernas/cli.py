@@ -12,6 +12,7 @@ import io
 import inspect
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from supernas.config import Config, leaf_fields, load_config
@@ -215,8 +216,14 @@ def printing_on_rank_zero() -> contextlib.AbstractContextManager:
     return contextlib.nullcontext() if is_main_process() else contextlib.redirect_stdout(io.StringIO())
 
 
+def one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """Warnings of the library (e.g. a damaged checkpoint set aside) as ``supernas: warning: ...``."""
+    return f"supernas: warning: {message}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``supernas`` console script."""
+    warnings.formatwarning = one_line_warning
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     try:
