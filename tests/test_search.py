@@ -42,6 +42,30 @@ def test_cache_commits_each_value_and_measures_nothing_twice(tmp_path):
     assert elsewhere(["ab"]) == [7.0]  # another context is another key
 
 
+def test_a_full_disk_under_the_cache_is_one_line_and_keeps_committed_scores(tmp_path):
+    cache = ScoreCache(tmp_path / "scores.sqlite")
+    cache.store({"measure": "length"}, "ab", 2.0)
+
+    class FullDisk:
+        """A connection whose writes fail the way SQLite does on a full disk."""
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def execute(self, *args):
+            raise sqlite3.OperationalError("database or disk is full")
+
+    real, cache.connection = cache.connection, FullDisk()
+    with pytest.raises(SupernasError, match=r"cannot write score cache .*scores.sqlite: database or disk is full") as raised:
+        cache.store({"measure": "length"}, "abc", 3.0)
+    assert "\n" not in str(raised.value)
+    cache.connection = real
+    assert cache.lookup({"measure": "length"}, ["ab", "abc"]) == {"ab": 2.0}
+
+
 def test_pareto_front_keeps_only_undominated_cheapest_first():
     candidates = [Candidate("a", 90, 10, 0), Candidate("b", 80, 5, 0), Candidate("c", 85, 12, 0),
                   Candidate("d", 95, 20, 0), Candidate("e", 70, 5, 0)]

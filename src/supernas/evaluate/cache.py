@@ -72,10 +72,14 @@ class ScoreCache:
         return found
 
     def store(self, context: dict, arch: str, value: float) -> None:
-        """Record one value and commit it at once."""
-        with self.connection:
-            self.connection.execute("INSERT OR REPLACE INTO scores (context, arch, value) VALUES (?, ?, ?)",
-                                    (context_key(context), arch, float(value)))
+        """Record one value and commit it at once (a failed write, e.g. a full disk, is one
+        line naming the cache; the values committed before stay)."""
+        try:
+            with self.connection:
+                self.connection.execute("INSERT OR REPLACE INTO scores (context, arch, value) VALUES (?, ?, ?)",
+                                        (context_key(context), arch, float(value)))
+        except sqlite3.Error as error:
+            raise SupernasError(f"cannot write score cache {self.path}: {error}; the scores committed before are kept") from None
 
     def count(self, context: dict) -> int:
         """How many architectures have a value under ``context``."""
