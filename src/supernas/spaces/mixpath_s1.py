@@ -84,6 +84,19 @@ def parse_mixpath(text: str, depth: int, max_paths: int) -> MixPathArch:
     return MixPathArch(tuple(layers))
 
 
+def check_multipath_options(space: str, kernels: Sequence[int], max_paths: int, bn: str, block: str,
+                            width_mult: float) -> None:
+    """One-line errors for the options every space of MixPath layers shares."""
+    if not 1 <= max_paths <= len(kernels):
+        raise SupernasError(f"max_paths must be in 1..{len(kernels)}, got {max_paths}")
+    if bn not in SBN_MODES:
+        raise SupernasError(f"unknown bn {bn!r} for {space}; expected one of {', '.join(SBN_MODES)}")
+    if block not in BLOCKS:
+        raise SupernasError(f"unknown block {block!r} for {space}; expected one of {', '.join(BLOCKS)}")
+    if width_mult <= 0:
+        raise SupernasError(f"width_mult must be positive, got {width_mult}")
+
+
 def scaled_width(channels: int, width_mult: float, divisor: int = 8) -> int:
     """``channels * width_mult`` rounded to a multiple of ``divisor`` (at least ``divisor``,
     never more than 10% below the exact value), as in MobileNet."""
@@ -117,14 +130,7 @@ class MixPathS1Space(Space):
     def __init__(self, max_paths: int = 4, bn: str = "linear", block: str = "fused", width_mult: float = 1.0,
                  depth: int = 12, split_layer: int = 0, num_classes: int = 10, in_channels: int = 3,
                  image_size: int = 32):
-        if not 1 <= max_paths <= len(KERNELS):
-            raise SupernasError(f"max_paths must be in 1..{len(KERNELS)}, got {max_paths}")
-        if bn not in SBN_MODES:
-            raise SupernasError(f"unknown bn {bn!r} for mixpath-s1; expected one of {', '.join(SBN_MODES)}")
-        if block not in BLOCKS:
-            raise SupernasError(f"unknown block {block!r} for mixpath-s1; expected one of {', '.join(BLOCKS)}")
-        if width_mult <= 0:
-            raise SupernasError(f"width_mult must be positive, got {width_mult}")
+        check_multipath_options(self.name, KERNELS, max_paths, bn, block, width_mult)
         if not 1 <= depth <= len(S1_WIDTHS) - 1:
             raise SupernasError(f"depth must be in 1..{len(S1_WIDTHS) - 1}, got {depth}")
         if not 0 <= split_layer < depth:

@@ -18,13 +18,13 @@ from dataclasses import dataclass
 import torch
 
 from supernas.errors import SupernasError
-from supernas.nn.mixpath import BLOCKS, EXPANSION_RATES
+from supernas.nn.mixpath import EXPANSION_RATES
 from supernas.nn.mobilenet import MobileNetNetwork
 from supernas.nn.nasbench201 import FixedArchitecture
-from supernas.nn.shadow_bn import SBN_MODES, allowed_subsets
+from supernas.nn.shadow_bn import allowed_subsets
 from supernas.spaces import register_space
 from supernas.spaces.base import Space, draw_subset, uniform_index
-from supernas.spaces.mixpath_s1 import LayerChoice, output_side, parse_layer, scaled_width
+from supernas.spaces.mixpath_s1 import LayerChoice, check_multipath_options, output_side, parse_layer, scaled_width
 
 MOBILENET_KERNELS = (3, 5, 7)
 STEM_WIDTH, FIRST_WIDTH, HEAD_WIDTH = 32, 16, 1280
@@ -59,14 +59,7 @@ class MobileNetSpace(Space):
     def __init__(self, max_paths: int = 1, bn: str = "linear", block: str = "fused", width_mult: float = 1.0,
                  stage_layers: int = 4, skip: bool = True, num_classes: int = 1000, in_channels: int = 3,
                  image_size: int = 224):
-        if not 1 <= max_paths <= len(MOBILENET_KERNELS):
-            raise SupernasError(f"max_paths must be in 1..{len(MOBILENET_KERNELS)}, got {max_paths}")
-        if bn not in SBN_MODES:
-            raise SupernasError(f"unknown bn {bn!r} for mobilenet; expected one of {', '.join(SBN_MODES)}")
-        if block not in BLOCKS:
-            raise SupernasError(f"unknown block {block!r} for mobilenet; expected one of {', '.join(BLOCKS)}")
-        if width_mult <= 0:
-            raise SupernasError(f"width_mult must be positive, got {width_mult}")
+        check_multipath_options(self.name, MOBILENET_KERNELS, max_paths, bn, block, width_mult)
         if not 1 <= stage_layers <= 4:
             raise SupernasError(f"stage_layers must be in 1..4, got {stage_layers}")
         self.max_paths, self.bn, self.block, self.width_mult = max_paths, bn, block, width_mult
