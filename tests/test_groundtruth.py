@@ -22,7 +22,6 @@ from supernas.benchmarks.groundtruth import (groundtruth_run, recipe, recipe_has
 from supernas.benchmarks.tables import load_ground_truth
 from supernas.cli import main
 from supernas.config import Config
-from supernas.errors import SupernasError
 from supernas.evaluate.evaluator import read_architectures
 from supernas.spaces import get_space
 
