@@ -143,7 +143,6 @@ def test_killed_run_loses_at_most_the_training_in_flight(tmp_path, monkeypatch):
     assert all(row["test_acc"] for row in read_table(path))
 
 
-@pytest.mark.slow  # spawns two workers that each import torch (about a minute on 2 busy cores)
 def test_worker_processes_give_the_same_table(tmp_path, monkeypatch):
     here = tiny_groundtruth_config(tmp_path / "here", num_archs=2)
     groundtruth_run(here)
