@@ -121,7 +121,8 @@ def run_budget(args, budget: float, seed: int) -> tuple[list[dict], list[dict]]:
     scoring = prepare_scoring_data(heldout, train, config, device, calibrate=False)
     rows, cells = [], []
     if "baseline" in args.variants:
-        model, _, steps, images, train_s = train_reference_spos(train, budget, seed, clock=clock)
+        model, _, steps, images, train_s = train_reference_spos(train, budget, seed, clock=clock, device=device,
+                                                                   workers=args.baseline_workers)
         more_rows, points = scored_rows("baseline", budget, seed, steps, images, train_s, model.to(device), archs, scoring, truth)
         rows, cells = rows + more_rows, cells + [points]
     if "ours" in args.variants:
@@ -211,6 +212,8 @@ def main(argv=None) -> int:
                         help="what the budget bounds: wall-clock time, or the CPU time of this process "
                              "(robust to other jobs on a shared machine)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads per job (0: torch's default)")
+    parser.add_argument("--baseline-workers", type=int, default=0 if not torch.cuda.is_available() else 4,
+                        help="DataLoader worker processes of the baseline (reference code uses several on GPU)")
     parser.add_argument("--jobs", type=int, default=1, help="(budget, seed) pairs run at once in worker processes")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="extra config override for both variants' data and ours, e.g. data.dataset=synthetic")
