@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import copy
 import datetime
+import json
 import multiprocessing
 import platform
 import statistics
@@ -189,12 +190,14 @@ def plot(rows: list[dict], cells: list[dict], path: Path) -> None:
     curve.axhline(0, color="grey", linewidth=0.5)
     curve.legend(fontsize=8)
     longest = max((c["budget_min"] for c in cells), default=None)
+    first_seed = min((c["seed"] for c in cells if c["budget_min"] == longest), default=None)
     for c in cells:
-        if c["budget_min"] == longest and c["seed"] == min(d["seed"] for d in cells if d["budget_min"] == longest):
+        if c["budget_min"] == longest and c["seed"] == first_seed:
             scatter.scatter(c["supernet"], c["true"], s=10, alpha=0.6, label=c["variant"])
-    scatter.set_xlabel(f"supernet accuracy (%) after {longest} min")
+    scatter.set_xlabel(f"supernet accuracy (%) after {longest} min, seed {first_seed}")
     scatter.set_ylabel("true CIFAR-10 test accuracy (%)")
-    scatter.legend(fontsize=8)
+    if cells:
+        scatter.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
 
@@ -217,16 +220,24 @@ def main(argv=None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="(budget, seed) pairs run at once in worker processes")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="extra config override for both variants' data and ours, e.g. data.dataset=synthetic")
-    parser.add_argument("--out", default=str(Path(__file__).with_name("results")), help="folder for the plot")
+    parser.add_argument("--out", default=str(Path(__file__).with_name("results")),
+                        help="folder for the plot and the results (ranking_budget.json)")
+    parser.add_argument("--combine", default="", help="comma-separated ranking_budget.json files of earlier runs whose "
+                                                        "rows join this run's table and plot (--budgets '' runs nothing)")
     parser.add_argument("--markdown", default=str(Path(__file__).parents[1] / "BENCHMARKS.md"), help="file the table is appended to ('' to skip)")
     args = parser.parse_args(argv)
-    budgets = [float(b) for b in args.budgets.split(",")]
+    budgets = [float(b) for b in args.budgets.split(",") if b]
     seeds = [int(s) for s in args.seeds.split(",")]
     rows, cells = run_all(args, budgets, seeds)
+    for path in filter(None, args.combine.split(",")):
+        earlier = json.loads(Path(path).read_text())
+        rows, cells = earlier["rows"] + rows, earlier["cells"] + cells
+    rows.sort(key=lambda r: (r["budget_min"], r["seed"]))
     table = markdown(rows)
     print(table)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    (out / "ranking_budget.json").write_text(json.dumps({"rows": rows, "cells": cells}))
     plot(rows, cells, out / "ranking_budget.png")
     if args.markdown:
         threads = args.threads or torch.get_num_threads()
