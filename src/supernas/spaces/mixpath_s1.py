@@ -97,6 +97,13 @@ def check_multipath_options(space: str, kernels: Sequence[int], max_paths: int, 
         raise SupernasError(f"width_mult must be positive, got {width_mult}")
 
 
+def inverted_bottleneck_cost(c_in: int, c_out: int, layer: LayerChoice, side: int, out_side: int, area) -> int:
+    """Multiply-adds (``area(side) = side²``) or weights (``area = 1``) of one inverted-bottleneck
+    layer of MixPath layers: the 1x1 expansion, the summed depthwise kernels, the 1x1 projection."""
+    mid = c_in * layer.expansion
+    return c_in * mid * area(side) + (sum(k * k for k in layer.kernels) + c_out) * mid * area(out_side)
+
+
 def scaled_width(channels: int, width_mult: float, divisor: int = 8) -> int:
     """``channels * width_mult`` rounded to a multiple of ``divisor`` (at least ``divisor``,
     never more than 10% below the exact value), as in MobileNet."""
@@ -209,9 +216,8 @@ class MixPathS1Space(Space):
         side = self.image_size
         total = 9 * self.in_channels * self.widths[0] * area(side)
         for c_in, c_out, stride, layer in zip(self.widths, self.widths[1:], self.strides, arch.layers):
-            mid = c_in * layer.expansion
             out_side = output_side(side, stride)
-            total += c_in * mid * area(side) + (sum(k * k for k in layer.kernels) + c_out) * mid * area(out_side)
+            total += inverted_bottleneck_cost(c_in, c_out, layer, side, out_side, area)
             side = out_side
         return float(total + self.widths[-1] * self.head_width * area(side) + self.head_width * self.num_classes)
 

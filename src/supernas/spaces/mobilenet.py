@@ -24,7 +24,8 @@ from supernas.nn.nasbench201 import FixedArchitecture
 from supernas.nn.shadow_bn import allowed_subsets
 from supernas.spaces import register_space
 from supernas.spaces.base import Space, draw_subset, uniform_index
-from supernas.spaces.mixpath_s1 import LayerChoice, check_multipath_options, output_side, parse_layer, scaled_width
+from supernas.spaces.mixpath_s1 import (LayerChoice, check_multipath_options, inverted_bottleneck_cost, output_side, parse_layer,
+                                       scaled_width)
 
 MOBILENET_KERNELS = (3, 5, 7)
 STEM_WIDTH, FIRST_WIDTH, HEAD_WIDTH = 32, 16, 1280
@@ -160,9 +161,8 @@ class MobileNetSpace(Space):
         for c_in, c_out, stride, layer in zip(self.widths, self.widths[1:], self.strides, arch.layers):
             if layer is None:
                 continue
-            mid = c_in * layer.expansion
             out_side = output_side(side, stride)
-            total += c_in * mid * area(side) + (sum(k * k for k in layer.kernels) + c_out) * mid * area(out_side)
+            total += inverted_bottleneck_cost(c_in, c_out, layer, side, out_side, area)
             side = out_side
         return float(total + self.widths[-1] * self.head_width * area(side) + self.head_width * self.num_classes)
 
