@@ -3,8 +3,9 @@ supernas' fast recipe vs the free parameter-count predictor.
 
 For each training budget (wall-clock, or CPU time with ``--clock cpu``) and seed: train on one
 stratified, seeded 25k half of CIFAR-10, score the same seeded sample of cells on images of the
-other half, and compare with ``cifar10_test_acc``. Training and scoring time are reported separately; the budget bounds
-training. The table is printed and appended to BENCHMARKS.md; a plot is saved beside it.
+other half, and compare with ``cifar10_test_acc``. Training and scoring time are reported
+separately; the budget bounds training. The table is printed and appended to BENCHMARKS.md; a
+plot is saved beside it.
 
     python benchmarks/ranking_budget.py --budgets 2,5,10 --seeds 0,1,2
 """
@@ -77,7 +78,7 @@ def accuracy_and_loss(model, arch, scoring) -> tuple[float, float]:
     return correct * 100.0 / total, loss / total
 
 
-def score_cells(model, archs, scoring, truth, top_fraction=0.1) -> tuple[dict, float]:
+def score_cells(model, archs, scoring, truth, top_fraction=0.1) -> tuple[dict, float, list[float]]:
     """Metrics of ``archs`` ranked by the supernet's accuracy and by its loss (lower is better),
     against ground truth: ``({"accuracy": ..., "loss": ...}, seconds, accuracies)``."""
     started = time.perf_counter()
@@ -127,7 +128,8 @@ def run_budget(args, budget: float, seed: int) -> tuple[list[dict], list[dict]]:
         more_rows, points = scored_rows("baseline", budget, seed, steps, images, train_s, model.to(device), archs, scoring, truth)
         rows, cells = rows + more_rows, cells + [points]
     if "ours" in args.variants:
-        ours_scoring = prepare_scoring_data(heldout, train, config, device, calibrate=space.needs_calibration)
+        ours_scoring = (prepare_scoring_data(heldout, train, config, device, calibrate=True)
+                        if space.needs_calibration else scoring)
         with tempfile.TemporaryDirectory() as run_dir:
             config.run_dir = run_dir
             config.train.steps = ours_steps_for_budget(config, budget, clock)
