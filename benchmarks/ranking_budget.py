@@ -13,7 +13,6 @@ plot is saved beside it.
 from __future__ import annotations
 
 import argparse
-import copy
 import datetime
 import json
 import multiprocessing
@@ -34,10 +33,11 @@ from supernas.evaluate.evaluator import (ground_truth_for, load_trained_supernet
                                         sample_architectures)
 from supernas.evaluate.ranking import ranking_metrics
 from supernas.experiment import build_space, load_splits
+from supernas.train.budget import MAX_BUDGET_STEPS, steps_for_budget
 from supernas.train.trainer import train_supernet
 from supernas.utils import resolve_device
 
-COLUMNS = ("variant", "budget_min", "seed", "steps", "images", "train_s", "score_s", "tau", "rho", "prec@10%", "top1_true")
+COLUMNS = ("variant", "budget_min", "seed", "steps", "data_images", "forward_passes", "train_s", "score_s", "tau", "rho", "prec@10%", "top1_true")
 
 
 CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
@@ -48,19 +48,6 @@ def timed_training(config, clock) -> tuple[object, float]:
     started = clock()
     result = train_supernet(config)
     return result, clock() - started
-
-
-def ours_steps_for_budget(config, minutes: float, clock) -> int:
-    """Steps of the preset that fit ``minutes`` on ``clock``: the cost of a step is the
-    difference between a 15-step and a 5-step probe run, so start-up costs cancel out."""
-    seconds = {}
-    for steps in (5, 15):
-        with tempfile.TemporaryDirectory() as scratch:
-            probe = copy.deepcopy(config)
-            probe.run_dir, probe.train.steps, probe.train.progress = scratch, steps, False
-            seconds[steps] = timed_training(probe, clock)[1]
-    seconds_per_step = max(seconds[15] - seconds[5], 1e-6) / 10
-    return max(1, int(minutes * 60 / seconds_per_step))
 
 
 @torch.no_grad()
@@ -90,17 +77,18 @@ def score_cells(model, archs, scoring, truth, top_fraction=0.1) -> tuple[dict, f
     return metrics, seconds, list(accuracies)
 
 
-def row(variant, budget, seed, steps, images, train_s, score_s, metrics) -> dict:
-    return dict(zip(COLUMNS, (variant, budget, seed, steps, images, round(train_s, 1), round(score_s, 1),
+def row(variant, budget, seed, steps, counts, train_s, score_s, metrics) -> dict:
+    """One table row; ``counts`` is (data images, image-subnet forward passes) of the training."""
+    return dict(zip(COLUMNS, (variant, budget, seed, steps, *counts, round(train_s, 1), round(score_s, 1),
                               round(metrics.kendall_tau, 4), round(metrics.spearman_rho, 4),
                               round(metrics.precision_at_top, 3), round(metrics.top1_true, 2))))
 
 
-def scored_rows(variant, budget, seed, steps, images, train_s, model, archs, scoring, truth) -> tuple[list[dict], dict]:
+def scored_rows(variant, budget, seed, steps, counts, train_s, model, archs, scoring, truth) -> tuple[list[dict], dict]:
     """Rows of a trained supernet ranked by accuracy and by loss, and its per-cell accuracies."""
     metrics, score_s, accuracies = score_cells(model, archs, scoring, truth)
-    rows = [row(variant, budget, seed, steps, images, train_s, score_s, metrics["accuracy"]),
-            row(f"{variant} (loss)", budget, seed, steps, images, train_s, score_s, metrics["loss"])]
+    rows = [row(variant, budget, seed, steps, counts, train_s, score_s, metrics["accuracy"]),
+            row(f"{variant} (loss)", budget, seed, steps, counts, train_s, score_s, metrics["loss"])]
     return rows, {"variant": variant, "budget_min": budget, "seed": seed, "supernet": accuracies,
                   "true": [truth[str(a)] for a in archs]}
 
@@ -124,22 +112,24 @@ def run_budget(args, budget: float, seed: int) -> tuple[list[dict], list[dict]]:
     rows, cells = [], []
     if "baseline" in args.variants:
         model, _, steps, images, train_s = train_reference_spos(train, budget, seed, clock=clock, device=device,
-                                                                   workers=args.baseline_workers)
-        more_rows, points = scored_rows("baseline", budget, seed, steps, images, train_s, model.to(device), archs, scoring, truth)
+                                                                   workers=args.baseline_workers, max_steps=args.max_steps)
+        more_rows, points = scored_rows("baseline", budget, seed, steps, (images, images), train_s, model.to(device),
+                                        archs, scoring, truth)
         rows, cells = rows + more_rows, cells + [points]
     if "ours" in args.variants:
         ours_scoring = (prepare_scoring_data(heldout, train, config, device, calibrate=True)
                         if space.needs_calibration else scoring)
         with tempfile.TemporaryDirectory() as run_dir:
             config.run_dir = run_dir
-            config.train.steps = ours_steps_for_budget(config, budget, clock)
+            config.train.steps = steps_for_budget(config, budget * 60, args.clock, args.max_steps)
             result, train_s = timed_training(config, clock)
             model = load_trained_supernet(config, space, device)
-        images = round(result.images_per_second * result.train_seconds)
-        more_rows, points = scored_rows("ours", budget, seed, config.train.steps, images, train_s, model, archs, ours_scoring, truth)
+        counts = (result.steps * config.data.batch_size, result.forward_passes)
+        more_rows, points = scored_rows("ours", budget, seed, config.train.steps, counts, train_s, model, archs,
+                                        ours_scoring, truth)
         rows, cells = rows + more_rows, cells + [points]
     params = ranking_metrics([space.complexity(a) for a in archs], [truth[str(a)] for a in archs], 0.1)
-    rows.append(row("param count", budget, seed, 0, 0, 0, 0, params))
+    rows.append(row("param count", budget, seed, 0, (0, 0), 0, 0, params))
     print(markdown(rows, summary=False), flush=True)
     return rows, cells
 
@@ -216,6 +206,9 @@ def main(argv=None) -> int:
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
                         help="what the budget bounds: wall-clock time, or the CPU time of this process "
                              "(robust to other jobs on a shared machine)")
+    parser.add_argument("--max-steps", type=int, default=MAX_BUDGET_STEPS,
+                        help="most training steps a budget may become (a budget needing more is refused; the "
+                             "baseline stops there too)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads per job (0: torch's default)")
     parser.add_argument("--baseline-workers", type=int, default=0 if not torch.cuda.is_available() else 4,
                         help="DataLoader worker processes of the baseline (reference code uses several on GPU)")

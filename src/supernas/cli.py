@@ -110,8 +110,10 @@ def command_train(config: Config) -> None:
     from supernas.train.trainer import train_supernet
 
     result = train_supernet(config)
+    passes = result.forward_passes / max(result.train_seconds, 1e-9)
     print(f"trained {result.steps} steps (resumed from {result.resumed_from}) in {result.train_seconds:.1f} s, "
-          f"{result.images_per_second:.0f} images/s, final loss {result.final_loss:.4f}; run dir {result.run_dir}")
+          f"{result.images_per_second:.0f} images/s ({passes:.0f} subnet forward passes/s), "
+          f"final loss {result.final_loss:.4f}; run dir {result.run_dir}")
 
 
 def command_rank(config: Config) -> None:

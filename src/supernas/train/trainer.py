@@ -39,7 +39,11 @@ from supernas.utils import reported_write_errors
 
 @dataclass(frozen=True)
 class TrainResult:
-    """Summary of a finished training run."""
+    """Summary of a finished training run. ``images_per_second`` counts data images (a batch
+    once, however many subnets train on it); ``forward_passes`` counts image-subnet forward
+    passes of this run (data images times the subnets per step: 5x the images for FairNAS on
+    NAS-Bench-201). ``train_seconds`` is wall clock and ``cpu_seconds`` this process's CPU
+    time, both since this run (re)started."""
 
     run_dir: str
     steps: int
@@ -47,6 +51,8 @@ class TrainResult:
     train_seconds: float
     images_per_second: float
     final_loss: float
+    cpu_seconds: float = 0.0
+    forward_passes: int = 0
 
 
 def total_steps(config: Config, steps_per_epoch: int) -> int:
@@ -125,7 +131,7 @@ def train_supernet(config: Config, context: DistributedContext | None = None) ->
     correct = torch.zeros((), device=device)
     seen = 0
     model.train()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     window_start, last_loss = started, float("nan")
     board = TensorBoardLog(run_dir) if config.train.tensorboard and context.is_main else None
     progress = tqdm(range(start, steps), initial=start, total=steps, disable=not (config.train.progress and context.is_main),
@@ -162,7 +168,9 @@ def train_supernet(config: Config, context: DistributedContext | None = None) ->
             hits, images_seen = (float(total) for total in summed_over_ranks([correct, torch.tensor(seen, device=device)], context))
             record = {"step": done, "loss": last_loss, "train_acc": hits / max(images_seen, 1) * 100,
                       "lr": policy.optimizer.param_groups[0]["lr"],
-                      "images_per_second": images_seen / max(now - window_start, 1e-9), "elapsed": now - started,
+                      "images_per_second": images_seen / len(archs) / max(now - window_start, 1e-9),
+                      "forward_passes_per_second": images_seen / max(now - window_start, 1e-9),
+                      "elapsed": now - started, "cpu_seconds": time.process_time() - cpu_started,
                       "complexity": space.complexity(archs[0], config.train.calr_measure)}
             if context.is_main:
                 append_jsonl(run_dir / "log.jsonl", record)
@@ -176,6 +184,7 @@ def train_supernet(config: Config, context: DistributedContext | None = None) ->
     progress.close()
     if board is not None:
         board.close()
-    elapsed = time.perf_counter() - started
-    trained_images = (steps - start) * config.data.batch_size * len(sampler.sample(0))
-    return TrainResult(str(run_dir), steps, start, elapsed, trained_images / max(elapsed, 1e-9), last_loss)
+    elapsed, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+    data_images = (steps - start) * config.data.batch_size
+    return TrainResult(str(run_dir), steps, start, elapsed, data_images / max(elapsed, 1e-9), last_loss, cpu_seconds,
+                       data_images * len(sampler.sample(0)))
