@@ -67,7 +67,7 @@ class TrainConfig:
     momentum: float = _option(0.9, "SGD momentum")
     nesterov: bool = _option(True, "Nesterov momentum")
     weight_decay: float = _option(5e-4, "weight decay")
-    grad_clip: float = _option(5.0, "gradient-norm clip (0 disables)")
+    grad_clip: float | None = _option(None, "gradient-norm clip (0 disables; none: the strategy's own, 5 for spos, fewshot and mixpath, off for fairnas as in DYNAS, whose FairNAS does not clip the summed gradient of its n subnets)")
     seed: int = _option(0, "seed of weights, data order, augmentation and architecture sampling")
     micro_batches: int = _option(0, "micro-batches each step's batch (data.batch_size) is cut into, run one after another with gradients accumulated and shared out over the processes of a torchrun launch (0: one per process); BN with batch statistics normalises each micro-batch alone, so a fixed value trains the same on any number of processes dividing it")
     log_every: int = _option(50, "steps between log.jsonl records")
@@ -79,10 +79,24 @@ class TrainConfig:
     ms: bool = _option(False, "momentum separation (MS): one momentum buffer set per group of subnets")
     ms_grouping: str = _option("split_edge", "how MS groups subnets (nasbench201: split_edge, the op on space option split_edge, or edge0..edge5)")
     fewshot_grouping: str = _option("edge0", "how few-shot NAS splits the supernet into sub-supernets (nasbench201: edge0, the op on edge 1<-0)")
+    fewshot_split_fraction: float = _option(0.0, "few-shot NAS: share of the schedule trained as one one-shot supernet before it is split, every sub-supernet continuing from its weights and momentum (Zhao et al. 2021); 0: the sub-supernets start from fresh weights (DYNAS)")
     tensorboard: bool = _option(False, "also log the training records to RUN_DIR/tensorboard (needs the tensorboard package)")
     amp_dtype: str = _option("none", "autocast dtype of forward passes: none (fp32) or bfloat16 (CUDA, or CPUs with bf16 support)")
     channels_last: bool = _option(False, "channels-last memory layout for the supernet and its batches (faster convolutions on recent GPUs)")
     cudnn_benchmark: bool = _option(False, "let cuDNN time and pick the fastest convolution algorithms (CUDA only)")
+
+
+STRATEGY_GRAD_CLIP = {"spos": 5.0, "fewshot": 5.0, "mixpath": 5.0, "fairnas": 0.0}
+"""Gradient-norm clip of each training strategy when ``train.grad_clip`` is left unset: the
+reference codes clip at 5, except DYNAS's FairNAS, which steps on the unclipped sum of its n
+subnets' gradients (clipping it would also undo CaLR's loss weights)."""
+
+
+def effective_grad_clip(train: TrainConfig) -> float:
+    """The clip a run trains with: ``train.grad_clip`` when set, else its strategy's default."""
+    if train.grad_clip is not None:
+        return train.grad_clip
+    return STRATEGY_GRAD_CLIP.get(train.strategy, 5.0)
 
 
 @dataclass
@@ -236,6 +250,15 @@ def from_dict(values: dict) -> Config:
     config = Config()
     _merge(config, values)
     return config
+
+
+def with_strategy_defaults(config: Config) -> Config:
+    """A copy of ``config`` with the options whose default depends on the training strategy
+    (``train.grad_clip``) written out: what a run's config.yaml and checkpoints record, so that
+    they keep their meaning if a strategy's default changes."""
+    resolved = from_dict(to_dict(config))
+    resolved.train.grad_clip = effective_grad_clip(config.train)
+    return resolved
 
 
 def resolve_config_path(name_or_path: str) -> Path:

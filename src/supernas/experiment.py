@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import warnings
 from pathlib import Path
 
 import torch
@@ -12,8 +13,9 @@ from supernas.config import Config
 from supernas.data import AugmentConfig, DeviceLoader, ImageDataset, load_dataset, split_dataset
 from supernas.data.imagefolder import FolderImages, StreamingLoader
 from supernas.errors import SupernasError
-from supernas.nn.fewshot import FewShotSupernet
-from supernas.spaces import Space, get_space
+from supernas.nn.fewshot import FewShotSupernet, InheritingFewShotSupernet
+from supernas.spaces import Space, get_space, space_builder
+from supernas.train.checkpoint import load_resumable_checkpoint
 
 
 def load_splits(config: Config) -> tuple[ImageDataset, ImageDataset]:
@@ -37,24 +39,46 @@ def train_loader(config: Config, dataset: ImageDataset | FolderImages, device: t
 
 
 def build_space(config: Config, dataset: ImageDataset) -> Space:
-    """The configured space, with its dataset-dependent options taken from ``dataset``."""
+    """The configured space, with its dataset-dependent options taken from ``dataset``, and any
+    option whose default changed since the run's checkpoint was written at its former value
+    (:func:`former_defaults_of_run`)."""
     options = {"num_classes": dataset.num_classes, "in_channels": dataset.in_channels,
                "image_size": dataset.image_size, **config.space.options}
-    return get_space(config.space.name, **options)
+    return get_space(config.space.name, **options, **former_defaults_of_run(config, options))
+
+
+def former_defaults_of_run(config: Config, options: dict) -> dict:
+    """The space's options whose default changed (``Space.former_defaults``) that ``options``
+    leave unset and the run's checkpoint was trained with at their former default, so that a
+    run directory made before the change resumes and scores the supernet it trained."""
+    former = {key: value for key, value in getattr(space_builder(config.space.name), "former_defaults", {}).items() if key not in options}
+    if not former:
+        return {}
+    with warnings.catch_warnings():  # a damaged latest checkpoint is reported when the run loads it
+        warnings.simplefilter("ignore")
+        state = load_resumable_checkpoint(checkpoint_path(config), set_aside=False)
+    recorded = state["space"] if state is not None else {}
+    return {key: value for key, value in former.items() if recorded.get(key) == value}
 
 
 def build_supernet(config: Config, space: Space) -> nn.Module:
     """The model a run trains and scores: the space's supernet or, for few-shot NAS, one
-    sub-supernet per group of ``train.fewshot_grouping`` behind one ``forward(x, arch)``."""
+    sub-supernet per group of ``train.fewshot_grouping`` behind one ``forward(x, arch)``, which
+    inherit the weights of one supernet trained first when ``train.fewshot_split_fraction`` > 0."""
     train = config.train
+    if not 0 <= train.fewshot_split_fraction < 1:
+        raise SupernasError(f"train.fewshot_split_fraction must be in [0, 1), got {train.fewshot_split_fraction}")
     if train.strategy != "fewshot":
+        if train.fewshot_split_fraction:
+            raise SupernasError(f"train.fewshot_split_fraction applies to strategy fewshot, not {train.strategy!r}")
         return space.build_supernet()
     grouping = train.fewshot_grouping
     if train.ms and set(space.group_genes(train.ms_grouping)) <= set(space.group_genes(grouping)):
         raise SupernasError(f"momentum separation ({train.ms_grouping}) must split on other genes than the few-shot "
                             f"sub-supernets ({grouping}); pick another train.ms_grouping or space option split_edge")
     parts = [space.build_supernet() for _ in range(space.num_groups(grouping))]
-    return FewShotSupernet(parts, functools.partial(space.group, grouping=grouping))
+    kind = InheritingFewShotSupernet if train.fewshot_split_fraction else FewShotSupernet
+    return kind(parts, functools.partial(space.group, grouping=grouping))
 
 
 def checkpoint_path(config: Config) -> Path:

@@ -8,11 +8,12 @@ the weights of rate ``arch.layers[i].expansion`` and the depthwise paths of
 
 Blocks (per expansion rate ``t``, ``mid = t * c_in``):
 
-- ``reference`` (MixPath's code): 1x1 expansion-BN-ReLU6; per active kernel a depthwise
-  k x k-BN-ReLU6 branch; branches summed; 1x1 projection; Shadow BN.
-- ``fused`` (default): 1x1 expansion-BN-ReLU6; active depthwise kernels as conv-only
-  branches, summed as one depthwise convolution with their composite kernel; Shadow BN;
-  ReLU6; 1x1 projection; BN.
+- ``reference`` (MixPath's code; the default of ``mixpath-s1``): 1x1 expansion-BN-ReLU6; per
+  active kernel a depthwise k x k-BN-ReLU6 branch; branches summed; 1x1 projection; Shadow BN.
+- ``fused`` (faster, and a different function: the Shadow BN normalises the summed depthwise
+  output before the nonlinearity, and no path has a BN of its own): 1x1 expansion-BN-ReLU6;
+  active depthwise kernels as conv-only branches, summed as one depthwise convolution with
+  their composite kernel; Shadow BN; ReLU6; 1x1 projection; BN.
 - ``naive``: the ``fused`` block with its branches run one by one (same function, slower).
 
 The residual is added when the stride is 1 and the channel counts match.

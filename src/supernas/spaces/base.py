@@ -45,6 +45,10 @@ class Space(abc.ABC):
     """
 
     name: str = ""
+    former_defaults: dict[str, Any] = {}
+    """Options whose default changed, with the value they used to default to: a run directory
+    whose checkpoint was trained with that value, and whose config leaves the option unset,
+    keeps it (see ``supernas.experiment.build_space``)."""
 
     # -- architectures -------------------------------------------------------------------
     @abc.abstractmethod

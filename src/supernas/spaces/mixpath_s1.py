@@ -124,8 +124,10 @@ class MixPathS1Space(Space):
     Options: ``max_paths`` (m, 1..4, default 4), ``bn`` (normalisation after the summed paths:
     ``linear`` Shadow BN, one BN per number of paths; ``exponential``, one per kernel set;
     ``shared``, one BN; ``scaling``, the sum divided by its number of paths, then one BN),
-    ``block`` (``fused``: conv-only branches summed as one depthwise conv; ``naive``: the same
-    block branch by branch; ``reference``: MixPath's per-branch conv-BN-ReLU6 block),
+    ``block`` (``reference``, the default: MixPath's own block, per-kernel depthwise
+    conv-BN-ReLU6 branches summed, then the 1x1 projection, then the Shadow BN; ``fused``: a
+    faster block of another form, conv-only branches summed as one depthwise conv, then the
+    Shadow BN, ReLU6 and the projection; ``naive``: the ``fused`` block branch by branch),
     ``width_mult`` (channel scale, widths rounded to multiples of 8), ``depth`` (the first
     ``depth`` of the 12 layers, keeping their channels and strides; the head follows),
     ``split_layer`` (the layer whose number of active paths is the group of grouping
@@ -133,8 +135,9 @@ class MixPathS1Space(Space):
     """
 
     name = "mixpath-s1"
+    former_defaults = {"block": "fused"}
 
-    def __init__(self, max_paths: int = 4, bn: str = "linear", block: str = "fused", width_mult: float = 1.0,
+    def __init__(self, max_paths: int = 4, bn: str = "linear", block: str = "reference", width_mult: float = 1.0,
                  depth: int = 12, split_layer: int = 0, num_classes: int = 10, in_channels: int = 3,
                  image_size: int = 32):
         check_multipath_options(self.name, KERNELS, max_paths, bn, block, width_mult)

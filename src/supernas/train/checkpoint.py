@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from supernas.config import Config, to_dict
+from supernas.config import Config, TrainConfig, effective_grad_clip, to_dict
 from supernas.errors import SupernasError
 from supernas.utils import atomic_write_bytes, reported_write_errors
 
@@ -132,11 +132,19 @@ def _flatten(values: dict, prefix: tuple = ()) -> dict[tuple, object]:
     return flat
 
 
+def _with_effective_clip(flat: dict[tuple, object]) -> dict[tuple, object]:
+    """A flattened config with ``train.grad_clip`` replaced by the clip it trains with."""
+    train = TrainConfig(strategy=flat.get(("train", "strategy"), TrainConfig.strategy), grad_clip=flat.get(("train", "grad_clip")))
+    return {**flat, ("train", "grad_clip"): effective_grad_clip(train)}
+
+
 def check_compatible(state: dict, space_description: dict, config: dict, path: str | Path) -> None:
     """Raise if a checkpoint was made for another space or a config that trains differently.
 
     An option the checkpoint's config does not have (added to supernas after it was written)
-    counts as that option's default, so older run directories resume when it is left there."""
+    counts as that option's default, so older run directories resume when it is left there.
+    An option whose default depends on the strategy (``train.grad_clip``) is compared by the
+    value it resolves to, which is what checkpoints record."""
     if state["space"] != space_description:
         differing = sorted(k for k in set(state["space"]) | set(space_description)
                            if state["space"].get(k) != space_description.get(k))
@@ -145,6 +153,7 @@ def check_compatible(state: dict, space_description: dict, config: dict, path: s
         raise SupernasError(f"checkpoint {path} is from a different search space ({details})")
     saved, current, defaults = _flatten(state["config"]), _flatten(config), _flatten(to_dict(Config()))
     saved.update((key, defaults.get(key)) for key in set(current) - set(saved))
+    saved, current = _with_effective_clip(saved), _with_effective_clip(current)
     differing = [key for key in sorted(set(saved) | set(current), key=str)
                  if key[0] not in AFTER_TRAINING_SECTIONS and key not in RESULT_NEUTRAL_KEYS and saved.get(key) != current.get(key)]
     if differing:

@@ -165,6 +165,16 @@ class OptimisationPolicy:
         else:
             self.momentum.step(self.momentum_group(archs))
 
+    def copy_state(self, pairs: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        """Give the second parameter of each pair a copy of the first one's optimizer state
+        (momentum buffers; with MS, in every group), so that it continues as the first would."""
+        stores = self.momentum.stores if self.momentum is not None else [self.optimizer.state]
+        for store in stores:
+            for source, target in pairs:
+                if source in store:
+                    store[target] = {key: value.clone() if torch.is_tensor(value) else value
+                                     for key, value in store[source].items()}
+
     def state_dict(self) -> dict:
         """The optimizer's state dict and, with MS, every momentum group's state."""
         return {"optimizer": self.optimizer.state_dict(),

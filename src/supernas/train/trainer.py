@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from supernas.config import Config, save_config, to_dict
+from supernas.config import Config, save_config, to_dict, with_strategy_defaults
 from supernas.errors import SupernasError
 from supernas.experiment import build_space, build_supernet, checkpoint_path, load_splits, train_loader
 from supernas.train.checkpoint import check_compatible, load_resumable_checkpoint, save_checkpoint
@@ -82,9 +82,26 @@ def summed_over_ranks(values: list[torch.Tensor], context: DistributedContext) -
     return list(stacked.unbind())
 
 
+def clipped_gradient_norm(model: torch.nn.Module, clip: float) -> torch.Tensor:
+    """The norm of all of ``model``'s gradients, measured before they are scaled down to norm
+    ``clip`` (only when it exceeds it; ``clip`` 0 leaves them as they are)."""
+    if clip > 0:
+        return torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(grad) for grad in grads]))
+
+
+def fewshot_split_step(config: Config, steps: int) -> int | None:
+    """The step at which an inheriting few-shot supernet splits into its sub-supernets
+    (``train.fewshot_split_fraction`` of ``steps``), or ``None`` when nothing splits during training."""
+    fraction = config.train.fewshot_split_fraction
+    return round(fraction * steps) if fraction > 0 else None
+
+
 def train_supernet(config: Config, context: DistributedContext | None = None) -> TrainResult:
     """Train (or resume) the supernet of ``config`` in ``config.run_dir``; on every rank of a
     process group (torchrun's, or ``context``'s) when there is one."""
+    config = with_strategy_defaults(config)
     context = context or distributed_context(config.data.device)
     device = context.device
     train_split, _ = load_splits(config)
@@ -105,6 +122,7 @@ def train_supernet(config: Config, context: DistributedContext | None = None) ->
     policy = OptimisationPolicy(make_optimizer(model.parameters(), config.train), config.train, space, steps)
     shared_genes = space.group_genes(config.train.ms_grouping) if config.train.ms else ()
     sampler = make_sampler(config.train.strategy, space, config.train.seed, shared_genes)
+    split_at = fewshot_split_step(config, steps)
 
     start = 0
     ckpt = checkpoint_path(config)
@@ -128,6 +146,7 @@ def train_supernet(config: Config, context: DistributedContext | None = None) ->
         context.barrier()
 
     pending: list[tuple[int, list, torch.Tensor]] = []
+    norms: list[torch.Tensor] = []
     correct = torch.zeros((), device=device)
     seen = 0
     model.train()
@@ -137,6 +156,8 @@ def train_supernet(config: Config, context: DistributedContext | None = None) ->
     progress = tqdm(range(start, steps), initial=start, total=steps, disable=not (config.train.progress and context.is_main),
                     desc="train", unit="step", dynamic_ncols=True)
     for step, (images, labels) in zip(progress, loader.batches(start, portion)):
+        if step == split_at:
+            policy.copy_state(model.split())
         archs = sampler.sample(step)
         model.zero_grad(set_to_none=True)
         step_loss = torch.zeros((), device=device)
@@ -150,8 +171,7 @@ def train_supernet(config: Config, context: DistributedContext | None = None) ->
                 correct += (logits.detach().argmax(1) == labels[part]).sum()
         context.sum_gradients(model.parameters())
         context.all_reduce_sum([step_loss])
-        if config.train.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.train.grad_clip)
+        norms.append(clipped_gradient_norm(model, config.train.grad_clip))
         pending.append((step, archs, step_loss / len(archs)))
         seen += len(labels) * len(archs)
 
@@ -167,7 +187,7 @@ def train_supernet(config: Config, context: DistributedContext | None = None) ->
             last_loss = float(torch.stack([loss for _, _, loss in pending]).mean())
             hits, images_seen = (float(total) for total in summed_over_ranks([correct, torch.tensor(seen, device=device)], context))
             record = {"step": done, "loss": last_loss, "train_acc": hits / max(images_seen, 1) * 100,
-                      "lr": policy.optimizer.param_groups[0]["lr"],
+                      "lr": policy.optimizer.param_groups[0]["lr"], "grad_norm": float(torch.stack(norms).mean()),
                       "images_per_second": images_seen / len(archs) / max(now - window_start, 1e-9),
                       "forward_passes_per_second": images_seen / max(now - window_start, 1e-9),
                       "elapsed": now - started, "cpu_seconds": time.process_time() - cpu_started,
@@ -177,7 +197,7 @@ def train_supernet(config: Config, context: DistributedContext | None = None) ->
             if board is not None:
                 board.write(record)
             progress.set_postfix(loss=f"{last_loss:.3f}", acc=f"{record['train_acc']:.1f}")
-            pending, seen, window_start = [], 0, now
+            pending, norms, seen, window_start = [], [], 0, now
             correct.zero_()
         if done % config.train.checkpoint_every == 0 or done == steps:
             checkpoint(done)
