@@ -21,10 +21,11 @@ import time
 import torch
 import torch.nn.functional as F
 
-from supernas.config import TrainConfig
+from supernas.config import TrainConfig, effective_grad_clip
 from supernas.spaces import get_space
 from supernas.train.policy import OptimisationPolicy, make_optimizer
 from supernas.train.samplers import make_sampler
+from supernas.train.trainer import clipped_gradient_norm
 
 
 def timed_step(model, policy: OptimisationPolicy, images, labels, archs, step: int) -> tuple[float, float]:
@@ -36,7 +37,7 @@ def timed_step(model, policy: OptimisationPolicy, images, labels, archs, step: i
     policy_seconds = time.perf_counter() - tick
     for arch, weight in zip(archs, weights):
         (F.cross_entropy(model(images, arch), labels) * weight).backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), policy.config.grad_clip)
+    clipped_gradient_norm(model, effective_grad_clip(policy.config))
     tick = time.perf_counter()
     policy.step(step, archs)
     policy_seconds += time.perf_counter() - tick

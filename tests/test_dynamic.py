@@ -1,23 +1,28 @@
 """Dynamic supernet training: CaLR, momentum separation, FairNAS with shared group genes,
-few-shot sub-supernets, and exact resume with all of them on."""
+few-shot sub-supernets, and exact resume with all of them on; FairNAS without gradient clipping
+and few-shot sub-supernets that inherit a one-shot supernet's weights."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from supernas.config import Config, TrainConfig
+from supernas.config import Config, TrainConfig, effective_grad_clip, to_dict
 from supernas.errors import SupernasError
 from supernas.evaluate.evaluator import load_trained_supernet
 from supernas.experiment import build_space, build_supernet, checkpoint_path, load_splits
-from supernas.nn.fewshot import FewShotSupernet
+from supernas.nn.fewshot import FewShotSupernet, InheritingFewShotSupernet
 from supernas.nn.nasbench201 import OPS
 from supernas.spaces import get_space
 from supernas.spaces.nasbench201 import NasBench201Arch
+from supernas.train import checkpoint as checkpoint_module
 from supernas.train import policy as policy_module
 from supernas.train import trainer
-from supernas.train.checkpoint import load_checkpoint
+from supernas.train.checkpoint import check_compatible, load_checkpoint
 from supernas.train.policy import MomentumGroups, OptimisationPolicy, make_optimizer
 from supernas.train.samplers import FairSampler, make_sampler
 
@@ -247,3 +252,151 @@ def test_interrupted_run_with_calr_and_ms_equals_uninterrupted_run_bit_for_bit(t
         assert saved.keys() == restored.keys()
         for index in saved:
             assert torch.equal(saved[index]["momentum_buffer"], restored[index]["momentum_buffer"]), index
+
+
+# -- fidelity to the papers: FairNAS without clipping, few-shot with weight inheritance -------
+def saved_states(monkeypatch) -> dict[int, dict]:
+    """Every checkpoint a training writes, by step (copies, so later steps cannot change them)."""
+    states: dict[int, dict] = {}
+    real_save = checkpoint_module.save_checkpoint
+
+    def recording_save(path, state):
+        states[state["step"]] = {"model": {k: v.clone() for k, v in state["model"].items()
+                                           if torch.is_tensor(v)}, "policy": state["policy"]}
+        real_save(path, state)
+
+    monkeypatch.setattr(trainer, "save_checkpoint", recording_save)
+    return states
+
+
+def logged(config: Config, key: str) -> list[float]:
+    lines = (Path(config.run_dir) / "log.jsonl").read_text().splitlines()
+    return [json.loads(line)[key] for line in lines]
+
+
+def test_fairnas_does_not_clip_by_default_and_spos_clips_at_5(tiny_config):
+    tiny_config.train.strategy = "fairnas"
+    trainer.train_supernet(tiny_config)
+    assert load_checkpoint(checkpoint_path(tiny_config))["config"]["train"]["grad_clip"] == 0.0
+    assert "grad_clip: 0.0" in (Path(tiny_config.run_dir) / "config.yaml").read_text()
+    assert effective_grad_clip(TrainConfig(strategy="spos")) == 5.0
+    assert effective_grad_clip(TrainConfig(strategy="fairnas", grad_clip=2.5)) == 2.5
+
+
+def test_fairnas_with_and_without_clipping_differ_exactly_from_the_first_step_above_the_clip(tiny_config, tmp_path, monkeypatch):
+    tiny_config.train.strategy = "fairnas"
+    tiny_config.train.log_every, tiny_config.train.checkpoint_every = 1, 1
+    unclipped = saved_states(monkeypatch)
+    trainer.train_supernet(tiny_config)
+    norms = logged(tiny_config, "grad_norm")
+    first_above = next(j for j in range(1, len(norms)) if norms[j] > max(norms[:j]))
+    clip = (max(norms[:first_above]) + norms[first_above]) / 2
+
+    tiny_config.run_dir, tiny_config.train.grad_clip = str(tmp_path / "clipped"), clip
+    clipped = saved_states(monkeypatch)
+    trainer.train_supernet(tiny_config)
+    assert logged(tiny_config, "grad_norm")[:first_above + 1] == norms[:first_above + 1]
+    for step in range(1, len(norms) + 1):  # the state after `step` steps
+        same = all(torch.equal(clipped[step]["model"][name], weight) for name, weight in unclipped[step]["model"].items())
+        assert same == (step <= first_above), (step, first_above, norms, clip)
+
+
+def test_old_fairnas_run_clipped_at_5_resumes_only_when_asked_to_clip():
+    space = {"name": "nasbench201"}
+    saved = to_dict(Config())
+    saved["train"].update(strategy="fairnas", grad_clip=5.0)
+    current = to_dict(Config())
+    current["train"]["strategy"] = "fairnas"
+    with pytest.raises(SupernasError, match="train.grad_clip: 5.0 vs 0.0"):
+        check_compatible({"space": space, "config": saved}, space, current, "last.pt")
+    current["train"]["grad_clip"] = 5.0
+    check_compatible({"space": space, "config": saved}, space, current, "last.pt")
+    saved["train"]["strategy"] = current["train"]["strategy"] = "spos"
+    current["train"]["grad_clip"] = None  # an SPOS run's unset clip is the 5 it recorded
+    check_compatible({"space": space, "config": saved}, space, current, "last.pt")
+
+
+def test_inheriting_fewshot_runs_one_supernet_then_splits_into_exact_copies():
+    space = tiny_space()
+    model = build_supernet(fewshot_config(fewshot_split_fraction=0.5), space)
+    assert isinstance(model, InheritingFewShotSupernet) and len(model.parts) == len(OPS)
+    archs = [space.decode([op, 3, 3, 2, 3, 3]) for op in range(len(OPS))]
+    for arch in archs:
+        model.zero_grad(set_to_none=True)
+        backward(model, arch, 0)
+        assert [any(p.grad is not None for p in part.parameters()) for part in model.parts] == [True] + [False] * (len(OPS) - 1)
+    pairs = model.split()
+    assert len(pairs) == (len(OPS) - 1) * len(list(model.parts[0].parameters()))
+    first = model.parts[0].state_dict()
+    for part in model.parts[1:]:
+        assert all(torch.equal(value, first[name]) for name, value in part.state_dict().items())
+    restored = build_supernet(fewshot_config(fewshot_split_fraction=0.5), space)
+    restored.load_state_dict(model.state_dict())
+    assert restored.is_split and [restored.part_of(arch) for arch in archs] == list(range(len(OPS)))
+    with pytest.raises(SupernasError, match="fewshot_split_fraction"):
+        build_supernet(fewshot_config(strategy="spos", fewshot_split_fraction=0.5), space)
+
+
+def test_fewshot_sub_supernets_start_from_the_one_shot_weights_and_momentum_bit_for_bit(tiny_config, monkeypatch):
+    tiny_config.train.strategy, tiny_config.train.fewshot_split_fraction = "fewshot", 0.5  # split at step 3 of 6
+    states = saved_states(monkeypatch)
+    after_split: dict[str, torch.Tensor] = {}
+    momenta: list[tuple[torch.Tensor, torch.Tensor, bool]] = []
+    real_split, real_copy = InheritingFewShotSupernet.split, OptimisationPolicy.copy_state
+
+    def recording_split(self):
+        pairs = real_split(self)
+        after_split.update({name: value.clone() for name, value in self.state_dict().items() if torch.is_tensor(value)})
+        return pairs
+
+    def recording_copy(self, pairs):
+        real_copy(self, pairs)
+        state = self.optimizer.state
+        momenta.extend((state[source]["momentum_buffer"].clone(), state[copy]["momentum_buffer"].clone(),
+                        state[source]["momentum_buffer"] is state[copy]["momentum_buffer"])
+                       for source, copy in pairs if source in state)
+
+    monkeypatch.setattr(InheritingFewShotSupernet, "split", recording_split)
+    monkeypatch.setattr(OptimisationPolicy, "copy_state", recording_copy)
+    trainer.train_supernet(tiny_config)
+    one_shot = states[3]["model"]  # the checkpoint after 3 steps: one supernet in part 0, not yet split
+    assert load_checkpoint(checkpoint_path(tiny_config))["model"]["_extra_state"] == {"split": True}
+    for name, value in one_shot.items():
+        if name.startswith("parts.0."):
+            for k in range(len(OPS)):
+                assert torch.equal(after_split[name.replace("parts.0.", f"parts.{k}.", 1)], value), (k, name)
+    assert momenta and all(torch.equal(source, copy) and not shared for source, copy, shared in momenta)
+    assert any(not torch.equal(states[6]["model"][name.replace("parts.0.", f"parts.{k}.", 1)], value)
+               for name, value in one_shot.items() if name.startswith("parts.0.") for k in range(len(OPS)))
+
+
+@pytest.mark.parametrize("crash_at", [2, 4])
+def test_inheriting_fewshot_resumes_bit_for_bit_before_and_after_the_split(tiny_config, tmp_path, monkeypatch, crash_at):
+    tiny_config.train.strategy, tiny_config.train.fewshot_split_fraction = "fewshot", 0.5
+    tiny_config.train.checkpoint_every = 2
+    trainer.train_supernet(tiny_config)
+    uninterrupted = load_checkpoint(checkpoint_path(tiny_config))
+
+    class Crash(Exception):
+        pass
+
+    real_step = OptimisationPolicy.step
+
+    def crashing_step(self, step, archs):
+        if step == crash_at + 1:
+            raise Crash
+        real_step(self, step, archs)
+
+    tiny_config.run_dir = str(tmp_path / "interrupted")
+    monkeypatch.setattr(OptimisationPolicy, "step", crashing_step)
+    with pytest.raises(Crash):
+        trainer.train_supernet(tiny_config)
+    monkeypatch.setattr(OptimisationPolicy, "step", real_step)
+    assert trainer.train_supernet(tiny_config).resumed_from == crash_at
+    resumed = load_checkpoint(checkpoint_path(tiny_config))
+    assert resumed["model"].keys() == uninterrupted["model"].keys()
+    for name, weight in uninterrupted["model"].items():
+        assert torch.equal(resumed["model"][name], weight) if torch.is_tensor(weight) else resumed["model"][name] == weight, name
+    saved, restored = uninterrupted["policy"]["optimizer"]["state"], resumed["policy"]["optimizer"]["state"]
+    assert saved.keys() == restored.keys()
+    assert all(torch.equal(saved[i]["momentum_buffer"], restored[i]["momentum_buffer"]) for i in saved)

@@ -298,3 +298,41 @@ def test_s1_trains_on_fashion_mnist(tmp_path):
     assert main(["train", "--run_dir", run_dir, "--data.dataset", "fashion-mnist", *S1_RUN]) == 0
     log = [json.loads(line) for line in (Path(run_dir) / "log.jsonl").read_text().splitlines()]
     assert log[-1]["step"] == 3 and math.isfinite(log[-1]["loss"])
+
+
+def test_s1_default_block_is_mixpaths_own_with_a_bn_inside_each_path():
+    space = get_space("mixpath-s1", **TINY_S1)
+    assert space.block == "reference"
+    paths = space.build_supernet().layers[0].rates["e6"].paths
+    assert not isinstance(paths, FusedDepthwisePaths) and set(paths.paths) == {f"k{k}" for k in KERNELS}
+    for path in paths.paths.values():
+        assert [type(module) for module in path] == [nn.Conv2d, nn.BatchNorm2d, nn.ReLU6]
+        assert path[0].groups == path[0].in_channels  # depthwise
+    assert isinstance(paths.transform, nn.Conv2d) and paths.transform.kernel_size == (1, 1)  # projection, then Shadow BN
+    assert all(norm.num_features == paths.transform.out_channels for norm in paths.norm.norms)
+
+
+def test_s1_run_trained_with_the_former_default_block_resumes_and_ranks_with_it(tmp_path, capsys):
+    from supernas.config import load_config
+    from supernas.experiment import build_space, checkpoint_path, load_splits
+    from supernas.train.checkpoint import load_checkpoint, save_checkpoint
+
+    run_dir = tmp_path / "run"
+    args = ["--data.dataset", "synthetic", "--data.synthetic_size", "64", *S1_RUN]
+    assert main(["train", "--run_dir", str(run_dir), *args, "--space.options.block", "fused"]) == 0
+    # a run trained when fused was the default: neither its config.yaml nor its checkpoint's config names the block
+    (run_dir / "config.yaml").write_text((run_dir / "config.yaml").read_text().replace("    block: fused\n", ""))
+    config = load_config(str(run_dir / "config.yaml"))
+    state = load_checkpoint(checkpoint_path(config))
+    del state["config"]["space"]["options"]["block"]
+    save_checkpoint(checkpoint_path(config), state)
+    assert "block" not in config.space.options and state["space"]["block"] == "fused"
+
+    assert build_space(config, load_splits(config)[0]).block == "fused"
+    assert main(["rank", "--run_dir", str(run_dir)]) == 0
+    assert main(["train", "--run_dir", str(run_dir), *args]) == 0
+    assert "resumed from 3" in capsys.readouterr().out
+    assert main(["train", "--run_dir", str(run_dir), *args, "--space.options.block", "reference"]) == 2
+    assert "block: 'fused' vs 'reference'" in capsys.readouterr().err
+    fresh = load_config(None, {"run_dir": str(tmp_path / "fresh"), "space.name": "mixpath-s1", "data.dataset": "synthetic"})
+    assert build_space(fresh, load_splits(fresh)[0]).block == "reference"
