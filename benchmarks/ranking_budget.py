@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+import yaml
 
 from reference_spos import train_reference_spos
 from supernas.config import load_config
@@ -112,7 +113,8 @@ def run_budget(args, budget: float, seed: int) -> tuple[list[dict], list[dict]]:
     rows, cells = [], []
     if "baseline" in args.variants:
         model, _, steps, images, train_s = train_reference_spos(train, budget, seed, clock=clock, device=device,
-                                                                   workers=args.baseline_workers, max_steps=args.max_steps)
+                                                                   workers=args.baseline_workers, max_steps=args.max_steps,
+                                                                   space_options=yaml.safe_load(args.baseline_options))
         more_rows, points = scored_rows("baseline", budget, seed, steps, (images, images), train_s, model.to(device),
                                         archs, scoring, truth)
         rows, cells = rows + more_rows, cells + [points]
@@ -206,6 +208,9 @@ def main(argv=None) -> int:
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
                         help="what the budget bounds: wall-clock time, or the CPU time of this process "
                              "(robust to other jobs on a shared machine)")
+    parser.add_argument("--baseline-options", default="{}",
+                        help="NAS-Bench-201 options of the baseline's supernet as YAML, e.g. '{channels: 4}' "
+                             "(default: the reference C=16, N=5)")
     parser.add_argument("--max-steps", type=int, default=MAX_BUDGET_STEPS,
                         help="most training steps a budget may become (a budget needing more is refused; the "
                              "baseline stops there too)")

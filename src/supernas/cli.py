@@ -1,4 +1,4 @@
-"""Command line: ``supernas train | rank | search | export | retrain | run | groundtruth | spaces | sbn | report``.
+"""Command line: ``supernas train | rank | search | export | retrain | run | groundtruth | spaces | sbn | report | study``.
 
 Thin: read the config (YAML file or preset, then dotted overrides such as ``--train.lr 0.05``),
 call one public function, print the result. User errors print one line and exit with 2.
@@ -29,6 +29,7 @@ COMMANDS = {
     "groundtruth": "train sampled architectures from scratch (several seeds) and write a ground-truth table for rank",
     "sbn": "Shadow BN diagnostics of a trained supernet: BN_k vs BN_1 statistics and affine parameters per layer",
     "report": "figures of a run (training curves, ranking, Pareto front, CaLR, Shadow BN, paths) as PNGs and one HTML page",
+    "study": "train and rank every (variant, seed) of a study file, each in its own run directory, resuming what is unfinished, and write one aggregated table",
 }
 
 
@@ -50,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text,
                                   epilog="Space options are given as --space.options.NAME VALUE (see 'supernas spaces').")
         if name == "spaces":
+            continue
+        if name == "study":
+            sub.add_argument("study_file", metavar="STUDY.yaml", help="study file: base config, variants, seeds, cells, scores")
             continue
         if name in RUN_DIR_COMMANDS:
             sub.add_argument("run_dir", metavar="RUN_DIR", help=RUN_DIR_COMMANDS[name])
@@ -211,6 +215,16 @@ def command_report(run_dir: str) -> None:
 RUN_DIR_FUNCTIONS = {"sbn": command_sbn, "report": command_report}
 
 
+def command_study(study_file: str) -> None:
+    from supernas.study import run_study
+
+    result = run_study(study_file, report=lambda line: print(line, flush=True))
+    print(f"study {study_file}: trained {result.trained} runs and ranked {result.ranked} (run, score) pairs in this call; "
+          f"mean ± std over seeds:")
+    print((Path(result.out_dir) / "table.md").read_text(), end="")
+    print(f"written to {result.out_dir}/table.md, table.csv, runs.csv, table.json and table.png")
+
+
 def printing_on_rank_zero() -> contextlib.AbstractContextManager:
     """Under torchrun, only rank 0 prints results (every rank still reports errors)."""
     from supernas.train.distributed import is_main_process
@@ -234,6 +248,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command in RUN_DIR_FUNCTIONS:
             RUN_DIR_FUNCTIONS[args.command](args.run_dir)
+            return 0
+        if args.command == "study":
+            command_study(args.study_file)
             return 0
         config = resolve_config(args, split_overrides(args, extra))
         with printing_on_rank_zero():

@@ -160,6 +160,25 @@ class RetrainConfig:
 
 
 @dataclass
+class StudyConfig:
+    """A ranking study (``supernas study STUDY.yaml``): every (variant, seed) is trained and ranked
+    in its own run directory, all on the same cells and held-out images, then aggregated."""
+
+    base: str = _option("", "config every run starts from: a preset name or a YAML file (relative to the study file, or the working directory)")
+    out: str = _option("", "study directory: run directories, ledgers, cells and tables (default: runs/studies/<study file name>)")
+    overrides: dict = _option({}, "dotted config overrides applied to every variant, e.g. {train.steps: 2000}")
+    variants: dict = _option({}, "name -> dotted config overrides of that variant, e.g. {spos-calr-ms: {train.calr: true, train.ms: true}}")
+    seeds: list = _option([0], "training seeds (train.seed) of every variant")
+    cells: int = _option(1000, "cells ranked, drawn uniformly with cell_seed from the ground-truth table's architectures")
+    cell_seed: int = _option(0, "seed of the cell sample")
+    cells_file: str | None = _option(None, "file listing the cells to rank instead of a sample (one architecture per line, or a .csv's arch column)")
+    ground_truth: str | None = _option(None, "ground-truth CSV (default: nasbench201.csv)")
+    column: str = _option("cifar10_test_acc", "ground-truth column")
+    images: int = _option(1000, "held-out images every cell is scored on")
+    scores: list = _option(["supernet", "supernet_loss"], "scores every run is ranked by (names of rank.score)")
+
+
+@dataclass
 class GroundTruthConfig:
     """Which architectures ``supernas groundtruth`` trains from scratch (with the ``retrain`` recipe), and where."""
 
@@ -214,6 +233,10 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
         if not isinstance(value, dict):
             raise SupernasError(f"config key {key!r} expects a mapping, got {value!r}")
         return dict(value)
+    if target is list:
+        if not isinstance(value, list):
+            raise SupernasError(f"config key {key!r} expects a list, got {value!r}")
+        return list(value)
     if isinstance(value, (dict, list, bool)) and not (target is str and isinstance(value, bool)):
         raise SupernasError(f"config key {key!r} expects {target.__name__}, got {value!r}")
     try:
@@ -301,7 +324,11 @@ def override_value(raw_value: str) -> Any:
 
 def set_dotted(config: Config, dotted: str, raw_value: str) -> None:
     """Apply one ``section.key`` override given as text (see :func:`override_value`)."""
-    value = override_value(raw_value)
+    set_dotted_value(config, dotted, override_value(raw_value))
+
+
+def set_dotted_value(config: Config, dotted: str, value: Any) -> None:
+    """Apply one ``section.key`` override given as a value (``space.options.NAME`` sets one option)."""
     keys = dotted.split(".")
     nested: Any = value
     for key in reversed(keys):
@@ -310,6 +337,13 @@ def set_dotted(config: Config, dotted: str, raw_value: str) -> None:
         config.space.options[".".join(keys[2:])] = value
         return
     _merge(config, nested)
+
+
+def load_study(path: str | Path) -> StudyConfig:
+    """A study file's settings, rejecting unknown keys by name."""
+    study = StudyConfig()
+    _merge(study, load_yaml(path))
+    return study
 
 
 def load_config(name_or_path: str | None = None, overrides: dict[str, str] | None = None) -> Config:

@@ -101,6 +101,22 @@ def ranking_metrics(
     )
 
 
+def kendall_tau_within_true_top(predicted: Sequence[float], truth: Sequence[float], top_fraction: float = 0.1) -> float:
+    """Kendall's tau-b of ``predicted`` against ``truth`` over the items in the true top-k only
+    (``k`` as in :func:`ranking_metrics`; ties in the truth broken by input order): how well the
+    scores order the architectures a search would pick among. NaN when either side is constant there."""
+    if len(predicted) != len(truth):
+        raise SupernasError(f"{len(predicted)} predicted scores but {len(truth)} true values")
+    pred = _as_finite_array(predicted, "predicted")
+    true = _as_finite_array(truth, "true")
+    top = rank_order(true)[:top_k_count(len(true), top_fraction)]
+    if len(top) < 2:
+        return math.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.ConstantInputWarning)
+        return float(stats.kendalltau(pred[top], true[top], variant="b").statistic)
+
+
 def _true_values(scores: Mapping[str, float], truth: GroundTruth) -> list[float]:
     """The ground-truth value of each scored architecture, in the order of ``scores``."""
     missing = [arch for arch in scores if arch not in truth]
