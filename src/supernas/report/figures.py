@@ -116,3 +116,36 @@ def accuracy_by_paths(groups: Mapping[int, Sequence[float]]) -> bytes:
     axes.set_title(f"{sum(len(v) for v in groups.values())} sampled subnets")
     axes.grid(alpha=0.3, axis="y")
     return png_bytes(figure)
+
+
+def study_summary(table: Sequence[Mapping[str, object]], runs: Sequence[Mapping[str, object]],
+                  baseline_tau: float | None) -> bytes:
+    """A ranking study: Kendall τ per (variant, score), mean with the seeds' standard deviation
+    as error bars and each seed as a dot, beside the parameter count's τ on the same cells
+    (dashed); and every run's τ against its training CPU time."""
+    figure = Figure(figsize=(11, 0.9 + 0.38 * max(len(table), 4)), dpi=100)
+    bars, costs = figure.add_subplot(1, 2, 1), figure.add_subplot(1, 2, 2)
+    labels = [f"{entry['variant']} / {entry['score']}" for entry in table]
+    positions = range(len(table))
+    means = [entry["kendall_tau_mean"] for entry in table]
+    spreads = [0.0 if math.isnan(entry["kendall_tau_std"]) else entry["kendall_tau_std"] for entry in table]
+    bars.barh(list(positions), means, xerr=spreads, color="tab:blue", alpha=0.6, capsize=3)
+    for position, entry in zip(positions, table):
+        taus = [run["kendall_tau"] for run in runs if run["variant"] == entry["variant"] and run["score"] == entry["score"]]
+        bars.scatter(taus, [position] * len(taus), s=12, color="black", zorder=3)
+    if baseline_tau is not None:
+        bars.axvline(baseline_tau, color="tab:red", linestyle="--", label=f"parameter count ({baseline_tau:.3f})")
+        bars.legend(loc="lower right", fontsize=8)
+    bars.set_yticks(list(positions), labels, fontsize=8)
+    bars.invert_yaxis()
+    bars.set_xlabel("Kendall τ-b against ground truth (mean ± std over seeds)")
+    bars.grid(alpha=0.3, axis="x")
+    for score in dict.fromkeys(run["score"] for run in runs):
+        chosen = [run for run in runs if run["score"] == score]
+        costs.scatter([run["train_cpu_seconds"] / 60 for run in chosen], [run["kendall_tau"] for run in chosen],
+                      s=16, label=str(score))
+    costs.set_xlabel("training CPU time per run (min)")
+    costs.set_ylabel("Kendall τ-b")
+    costs.legend(fontsize=8)
+    costs.grid(alpha=0.3)
+    return png_bytes(figure)

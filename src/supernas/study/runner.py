@@ -1,0 +1,278 @@
+"""A ranking study: a grid of (variant, seed) runs, each trained by the trainer and ranked by the
+evaluator in its own ordinary run directory, aggregated into one table.
+
+The study directory holds ``cells.txt`` (the cells every run is ranked on), ``runs/<variant>/
+seed<k>/`` (run directories), ``ledger/<variant>-seed<k>.jsonl`` (what the study has done for
+each run) and the tables (``table.md``, ``table.csv``, ``runs.csv``, ``table.json``,
+``table.png``). Nothing is trained or scored here: a run is trained by ``train_supernet`` and
+scored by ``rank_run``, so it resumes as they do (from its checkpoint; scores from its score
+cache). The ledger records, per run, that its training finished and each score's metrics, so
+re-running a study skips what is finished and continues what is not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from supernas.benchmarks.tables import GroundTruth, default_nasbench201_path, load_ground_truth
+from supernas.config import (Config, StudyConfig, from_dict, load_config, load_study, set_dotted_value, to_dict,
+                             with_strategy_defaults)
+from supernas.errors import SupernasError
+from supernas.evaluate.cache import context_key
+from supernas.evaluate.evaluator import rank_run
+from supernas.evaluate.ranking import kendall_tau_within_true_top
+from supernas.report.figures import study_summary
+from supernas.study.table import METRICS, TIMES, aggregate, csv_text, markdown_table
+from supernas.train.checkpoint import AFTER_TRAINING_SECTIONS
+from supernas.train.trainer import train_supernet
+from supernas.utils import atomic_write_bytes, atomic_write_text, reported_write_errors, seeded_generator
+
+CELLS_FILE = "cells.txt"
+LOG_FILE = "log.jsonl"
+
+
+@dataclass(frozen=True)
+class StudyRun:
+    """One (variant, seed) of a study and the config it trains and ranks with."""
+
+    variant: str
+    seed: int
+    config: Config
+
+    @property
+    def name(self) -> str:
+        return f"{self.variant}-seed{self.seed}"
+
+
+@dataclass(frozen=True)
+class StudyResult:
+    """What a study call did and found: the per-run rows, the aggregated table, where they were
+    written, and how many runs this call trained and how many scores it ranked."""
+
+    out_dir: str
+    rows: list[dict]
+    table: list[dict]
+    baseline: dict
+    trained: int
+    ranked: int
+
+
+def study_dir(study: StudyConfig, path: Path) -> Path:
+    """The study's directory: ``out``, or ``runs/studies/<study file name>``."""
+    return Path(study.out) if study.out else Path("runs") / "studies" / path.stem
+
+
+def base_config(study: StudyConfig, path: Path) -> Config:
+    """The config every run starts from: ``base`` (beside the study file, or a preset or a path
+    from the working directory), then the study's common overrides."""
+    beside = path.parent / study.base
+    config = load_config(str(beside) if study.base and beside.is_file() else study.base or None)
+    apply_overrides(config, study.overrides, "the study's overrides")
+    return config
+
+
+def apply_overrides(config: Config, overrides: dict, owner: str) -> None:
+    """Write dotted ``overrides`` into ``config``; a bad key or value is one line naming ``owner``."""
+    if not isinstance(overrides, dict):
+        raise SupernasError(f"{owner} must be a mapping of dotted config keys to values")
+    for dotted, value in overrides.items():
+        try:
+            set_dotted_value(config, str(dotted), value)
+        except SupernasError as error:
+            raise SupernasError(f"{owner}: {error}") from None
+
+
+def study_runs(study: StudyConfig, path: Path, out: Path, cells: Path, truth: GroundTruth) -> list[StudyRun]:
+    """Every (variant, seed) of the study, variants in file order, with its full config."""
+    if not study.variants:
+        raise SupernasError(f"study {path} names no variants")
+    if not study.seeds or len(set(study.seeds)) != len(study.seeds) or not all(isinstance(s, int) for s in study.seeds):
+        raise SupernasError(f"study {path}: seeds must be a list of distinct integers, got {study.seeds!r}")
+    runs = []
+    for variant, overrides in study.variants.items():
+        if not re.fullmatch(r"[A-Za-z0-9_.+-]+", str(variant)):
+            raise SupernasError(f"study {path}: variant name {variant!r} may hold only letters, digits and - _ . +")
+        for seed in study.seeds:
+            config = base_config(study, path)
+            apply_overrides(config, overrides or {}, f"variant {variant!r}")
+            config.train.seed = seed
+            config.run_dir = str(out / "runs" / str(variant) / f"seed{seed}")
+            rank = config.rank
+            rank.archs_file, rank.ground_truth, rank.column, rank.num_images = str(cells), truth.path, truth.column, study.images
+            runs.append(StudyRun(str(variant), seed, config))
+    return runs
+
+
+def ground_truth(study: StudyConfig) -> GroundTruth:
+    """The study's ground-truth table (``nasbench201.csv`` unless it names another)."""
+    path = study.ground_truth or default_nasbench201_path()
+    if path is None:
+        raise SupernasError("nasbench201.csv not found; name the study's ground_truth table")
+    return load_ground_truth(path, study.column)
+
+
+def sample_cells(truth: GroundTruth, count: int, seed: int) -> list[str]:
+    """``count`` architectures of the table drawn uniformly without replacement with ``seed``."""
+    if not 1 < count <= len(truth):
+        raise SupernasError(f"a study ranks 2..{len(truth)} cells of {truth.path}, not {count}")
+    archs = list(truth.values)
+    return [archs[i] for i in torch.randperm(len(archs), generator=seeded_generator(seed))[:count].tolist()]
+
+
+def write_cells(study: StudyConfig, truth: GroundTruth, out: Path) -> Path:
+    """The study's cell list: ``cells_file`` itself, or the sample written once to ``cells.txt``
+    (a study whose sample changed is refused: its finished runs were ranked on other cells)."""
+    if study.cells_file:
+        return Path(study.cells_file)
+    path = out / CELLS_FILE
+    text = "".join(arch + "\n" for arch in sample_cells(truth, study.cells, study.cell_seed))
+    if path.is_file() and path.read_text() != text:
+        raise SupernasError(f"{path} holds another cell sample than the study asks for (cells, cell_seed or the "
+                            f"ground truth changed); use another out directory")
+    if not path.is_file():
+        atomic_write_text(path, text)
+    return path
+
+
+def fingerprint(values: dict) -> str:
+    """A short hash of a config dict (which runs a ledger entry belongs to)."""
+    return hashlib.sha256(context_key(values).encode()).hexdigest()[:16]
+
+
+def training_fingerprint(config: Config) -> str:
+    """What a run's training depends on: its config without the sections read after training."""
+    values = to_dict(with_strategy_defaults(config))
+    return fingerprint({key: value for key, value in values.items() if key not in AFTER_TRAINING_SECTIONS})
+
+
+class Ledger:
+    """A run's append-only record of what the study did for it (one JSON object per line)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def records(self) -> list[dict]:
+        if not self.path.is_file():
+            return []
+        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+
+    def append(self, record: dict) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with reported_write_errors(self.path), open(self.path, "a") as file:
+            file.write(json.dumps(record) + "\n")
+            file.flush()
+
+
+def log_records(run_dir: str) -> list[dict]:
+    """The run's ``log.jsonl`` records (none before it has logged)."""
+    path = Path(run_dir) / LOG_FILE
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+
+
+def training_cpu_seconds(records: Sequence[dict], segment_starts: Sequence[int]) -> float:
+    """The CPU time a run's training took over all the calls that trained it: each call (its
+    log records from the line it started at) counts the CPU time of its last record, which the
+    trainer measures from that call's start. Steps redone after a kill count twice, as they
+    cost twice; work after a killed call's last record is not counted."""
+    bounds = [*segment_starts, len(records)]
+    return sum(records[end - 1].get("cpu_seconds", 0.0) for start, end in zip(bounds, bounds[1:]) if end > start)
+
+
+def ranked_metrics(run: StudyRun, score: str, truth: GroundTruth) -> dict:
+    """Rank the run's cells by ``score`` with the evaluator: its metrics (plus Kendall τ within
+    the true top fraction), the parameter count's on the same cells, and the CPU time it took."""
+    config = from_dict(to_dict(run.config))
+    config.rank.score = score
+    started = time.process_time()
+    result = rank_run(config)
+    cpu_seconds = time.process_time() - started
+    scores = list(result.scores.values())
+    metrics = {**result.metrics.as_dict(), "top_tau": kendall_tau_within_true_top(
+        scores, [truth[arch] for arch in result.scores], config.rank.top_fraction)}
+    return {"metrics": metrics, "params": result.params_metrics.as_dict(), "cpu_seconds": cpu_seconds}
+
+
+def complete_run(run: StudyRun, scores: Sequence[str], ledger: Ledger, truth: GroundTruth,
+                 report: Callable[[str], None]) -> tuple[bool, int]:
+    """Train the run unless its ledger says it finished, then rank it by every score it has not
+    been ranked by; returns whether it trained and how many scores it ranked."""
+    trained_key, ranked_key = training_fingerprint(run.config), fingerprint(to_dict(with_strategy_defaults(run.config)))
+    records = ledger.records()
+    already_trained = any(r["event"] == "trained" and r["fingerprint"] == trained_key for r in records)
+    if not already_trained:
+        report(f"{run.name}: training in {run.config.run_dir}")
+        ledger.append({"event": "train", "fingerprint": trained_key, "log_line": len(log_records(run.config.run_dir))})
+        train_supernet(run.config)
+        ledger.append({"event": "trained", "fingerprint": trained_key})
+    done = {r["score"] for r in records if r["event"] == "ranked" and r["fingerprint"] == ranked_key}
+    missing = [score for score in scores if score not in done]
+    for score in missing:
+        report(f"{run.name}: ranking by {score}")
+        ledger.append({"event": "ranked", "fingerprint": ranked_key, "score": score, **ranked_metrics(run, score, truth)})
+    return not already_trained, len(missing)
+
+
+def run_rows(run: StudyRun, scores: Sequence[str], ledger: Ledger) -> list[dict]:
+    """The run's table rows, one per score: its metrics, and its training and scoring CPU time."""
+    records = ledger.records()
+    trained_key, ranked_key = training_fingerprint(run.config), fingerprint(to_dict(with_strategy_defaults(run.config)))
+    starts = [r["log_line"] for r in records if r["event"] == "train" and r["fingerprint"] == trained_key]
+    train_cpu = training_cpu_seconds(log_records(run.config.run_dir), starts)
+    ranked = {r["score"]: r for r in records if r["event"] == "ranked" and r["fingerprint"] == ranked_key}
+    return [{"variant": run.variant, "seed": run.seed, "score": score, **{m: ranked[score]["metrics"][m] for m in METRICS},
+             "train_cpu_seconds": train_cpu, "score_cpu_seconds": ranked[score]["cpu_seconds"],
+             "params": ranked[score]["params"]} for score in scores]
+
+
+def without_nan(value: object) -> object:
+    """``value`` with NaN floats (undefined metrics, the std of one seed) as ``None``, for JSON."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {key: without_nan(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [without_nan(item) for item in value]
+    return value
+
+
+def write_tables(out: Path, rows: list[dict], table: list[dict], baseline: dict) -> None:
+    """``table.md``, ``table.csv`` (aggregated), ``runs.csv`` (per run), ``table.json`` and ``table.png``."""
+    aggregated_columns = ["variant", "score", "seeds"] + [f"{n}_{s}" for n in (*METRICS, *TIMES) for s in ("mean", "std")]
+    run_columns = ["variant", "seed", "score", *METRICS, *TIMES]
+    atomic_write_text(out / "table.md", markdown_table(table, baseline))
+    atomic_write_text(out / "table.csv", csv_text(table, aggregated_columns))
+    atomic_write_text(out / "runs.csv", csv_text(rows, run_columns))
+    summary = {"table": table, "runs": [{c: row[c] for c in run_columns} for row in rows], "params_baseline": baseline}
+    atomic_write_text(out / "table.json", json.dumps(without_nan(summary), indent=2, allow_nan=False) + "\n")
+    atomic_write_bytes(out / "table.png", study_summary(table, rows, baseline.get("kendall_tau")))
+
+
+def run_study(path: str | Path, report: Callable[[str], None] | None = None) -> StudyResult:
+    """Train and rank every (variant, seed) of the study file at ``path`` that is not finished,
+    then write its tables; ``report`` is told what starts (one line each)."""
+    path, report = Path(path), report or (lambda line: None)
+    study = load_study(path)
+    out = study_dir(study, path)
+    truth = ground_truth(study)
+    cells = write_cells(study, truth, out)
+    runs = study_runs(study, path, out, cells, truth)
+    trained = ranked = 0
+    rows: list[dict] = []
+    for run in runs:
+        ledger = Ledger(out / "ledger" / f"{run.name}.jsonl")
+        did_train, scored = complete_run(run, study.scores, ledger, truth, report)
+        trained, ranked = trained + did_train, ranked + scored
+        rows.extend(run_rows(run, study.scores, ledger))
+    baseline = rows[0]["params"] if rows else {}
+    table = aggregate(rows)
+    write_tables(out, rows, table, baseline)
+    return StudyResult(str(out), rows, table, baseline, trained, ranked)
