@@ -126,17 +126,20 @@ def command_rank(config: Config) -> None:
     result = rank_run(config)
     m, p = result.metrics, result.params_metrics
     if m is None:
-        print(f"scored {len(result.scores)} architectures in {result.score_seconds:.1f} s (no ground truth for "
-              f"space {config.space.name!r}: scores only; --rank.ground_truth FILE ranks them)")
+        print(f"scored {len(result.scores)} architectures by {result.label} in {result.score_seconds:.1f} s (no ground "
+              f"truth for space {config.space.name!r}: scores only; --rank.ground_truth FILE ranks them)")
         print(f"{'paths':<8}{'count':>6}{'mean':>8}{'std':>8}{'min':>8}{'median':>8}{'max':>8}")
         for paths, row in result.by_paths.items():
             print(f"{paths:<8}{row['count']:>6}" + "".join(f"{row[key]:>8.2f}" for key in ("mean", "std", "min", "median", "max")))
         print(f"written to {result.out_dir}/scores.json and scores.csv")
         return
-    print(f"ranked {m.num_archs} architectures in {result.score_seconds:.1f} s against {config.rank.column}")
-    print(f"{'predictor':<16}{'kendall_tau':>12}{'spearman':>10}{'prec@top':>10}{'top1_true':>11}{'best_true':>11}")
-    for label, row in (("supernet", m), ("param count", p)):
-        print(f"{label:<16}{row.kendall_tau:>12.4f}{row.spearman_rho:>10.4f}{row.precision_at_top:>10.3f}"
+    print(f"ranked {m.num_archs} architectures by {result.label} in {result.score_seconds:.1f} s "
+          f"against {config.rank.column}")
+    rows = [(result.label, m), *result.component_metrics.items(), ("param count", p)]
+    width = max(16, *(len(label) + 2 for label, _ in rows))
+    print(f"{'predictor':<{width}}{'kendall_tau':>12}{'spearman':>10}{'prec@top':>10}{'top1_true':>11}{'best_true':>11}")
+    for label, row in rows:
+        print(f"{label:<{width}}{row.kendall_tau:>12.4f}{row.spearman_rho:>10.4f}{row.precision_at_top:>10.3f}"
               f"{row.top1_true:>11.2f}{row.best_true:>11.2f}")
     print(f"written to {result.out_dir}/ranking.json and ranking.csv")
 

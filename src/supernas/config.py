@@ -113,6 +113,10 @@ class RankConfig:
     ground_truth: str | None = _option(None, "ground-truth CSV (default: nasbench201.csv for nasbench201)")
     column: str = _option("cifar10_test_acc", "ground-truth column to compare with")
     top_fraction: float = _option(0.1, "fraction of the ranking used for top-k precision")
+    score: str = _option("supernet", "score to rank by: supernet (held-out accuracy), supernet_loss (negated held-out cross-entropy), a zero-cost score (params, flops, synflow, snip, grad_norm, jacov, naswot, zico) or a comma list of them, optionally name:weight, for a fused score (weighted mean of log-ranks)")
+    proxy_batch_size: int = _option(64, "zero-cost predictors: training images per batch")
+    proxy_batches: int = _option(2, "zero-cost predictors: batches (zico uses all, at least 2; the others the first)")
+    proxy_seed: int = _option(0, "zero-cost predictors: seed of the batches and of the untrained subnet's weights")
 
 
 @dataclass
@@ -120,7 +124,7 @@ class SearchConfig:
     """How architectures are searched: the algorithm, its objectives, budget and constraints."""
 
     algorithm: str = _option("nsga2", "search algorithm: nsga2 (accuracy vs cost), evolution (accuracy under the constraints) or random")
-    objective: str = _option("supernet", "accuracy source: supernet (the run's trained supernet on the held-out split) or groundtruth (the rank.ground_truth table's rank.column)")
+    objective: str = _option("supernet", "accuracy source: groundtruth (the rank.ground_truth table's rank.column) or a score as in rank.score (supernet, supernet_loss, a zero-cost score, or a fused comma list, ranked against rank.num_archs reference cells drawn with rank.arch_seed)")
     cost: str = _option("params", "second objective, minimised: params, flops (analytic) or latency (measured on data.device)")
     population: int = _option(50, "population size (random search draws population x generations architectures)")
     generations: int = _option(20, "number of generations, the initial population included")

@@ -9,11 +9,13 @@ result files; the other ranks follow its cache lookups so that all score the sam
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import statistics
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +28,9 @@ from supernas.data import DeviceLoader, ImageDataset, take_subset
 from supernas.errors import SupernasError
 from supernas.evaluate.cache import SCORES_FILE, CachedMeasure, ScoreCache, file_sha256
 from supernas.evaluate.calibration import calibrate_batchnorm
+from supernas.evaluate.fusion import fuse, parse_score_spec, score_label
 from supernas.evaluate.ranking import RankingMetrics, compare_to_ground_truth, ranking_metrics, write_ranking
+from supernas.evaluate.zero_cost import ZERO_COST_SCORES, ProxySettings, zero_cost_measures
 from supernas.experiment import build_space, build_supernet, checkpoint_path, load_splits
 from supernas.spaces.base import Architecture, Space
 from supernas.train.checkpoint import check_compatible, load_checkpoint
@@ -34,6 +38,9 @@ from supernas.train.distributed import SINGLE_PROCESS, DistributedContext, distr
 from supernas.utils import atomic_write_text, seeded_generator
 
 _ARCH_STREAM = 2
+SUPERNET_SCORES = ("supernet", "supernet_loss")
+"""Scores of the run's trained supernet: held-out top-1 accuracy (%) and negated held-out cross-entropy."""
+KNOWN_SCORES = SUPERNET_SCORES + ZERO_COST_SCORES
 
 
 @dataclass
@@ -79,15 +86,34 @@ def top1_accuracy(forward: Callable[[torch.Tensor], torch.Tensor], batches: Iter
 
 
 @torch.no_grad()
+def negative_loss(forward: Callable[[torch.Tensor], torch.Tensor], batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+                  context: DistributedContext = SINGLE_PROCESS) -> float:
+    """Minus the mean cross-entropy of ``forward(images)`` logits over labelled batches (higher
+    is better, like accuracy); in a process group, over every rank's batches."""
+    summed, total = 0.0, 0
+    for images, labels in batches:
+        summed = torch.nn.functional.cross_entropy(forward(images), labels, reduction="sum") + summed
+        total += len(labels)
+    summed, total = context.sum_value(float(summed)), context.sum_value(total)
+    if total == 0:
+        raise SupernasError("no images to measure the loss on")
+    return -summed / total
+
+
+SUPERNET_METRICS = {"supernet": top1_accuracy, "supernet_loss": negative_loss}
+
+
+@torch.no_grad()
 def score_architecture(model: torch.nn.Module, arch: Architecture, data: ScoringData,
-                       context: DistributedContext = SINGLE_PROCESS) -> float:
-    """Top-1 accuracy (%) of ``arch`` in the supernet on the scoring batches, after BN
-    calibration when calibration batches are given; each rank of ``context`` takes its share
-    of both lists of batches."""
+                       context: DistributedContext = SINGLE_PROCESS, score: str = "supernet") -> float:
+    """Top-1 accuracy (%) of ``arch`` in the supernet on the scoring batches (or, for
+    ``score="supernet_loss"``, minus its mean cross-entropy), after BN calibration when
+    calibration batches are given; each rank of ``context`` takes its share of both lists of
+    batches."""
     if data.calibration_batches:
         calibrate_batchnorm(model, context.shard(data.calibration_batches), lambda x: model(x, arch), context)
     model.eval()
-    return top1_accuracy(lambda images: model(images, arch), context.shard(data.eval_batches), context)
+    return SUPERNET_METRICS[score](lambda images: model(images, arch), context.shard(data.eval_batches), context)
 
 
 def sample_architectures(space: Space, count: int, seed: int) -> list[Architecture]:
@@ -178,31 +204,96 @@ def open_score_cache(config: Config, context: DistributedContext = SINGLE_PROCES
     return RankZeroCache(ScoreCache(Path(config.run_dir) / SCORES_FILE) if context.is_main else None, context)
 
 
-def scoring_context(config: Config, calibrate: bool, num_images: int) -> dict:
-    """What a supernet accuracy depends on besides the architecture: the checkpoint's bytes,
-    the calibration settings and the held-out images (the score cache's key)."""
-    data, rank = config.data, config.rank
-    split = {"dataset": data.dataset, "train_fraction": data.train_fraction, "split_seed": data.split_seed,
-             "images": num_images, "batch_size": rank.batch_size}
+def data_split_context(config: Config) -> dict:
+    """Which dataset split the images come from (part of score cache keys)."""
+    data = config.data
+    split = {"dataset": data.dataset, "train_fraction": data.train_fraction, "split_seed": data.split_seed}
     if data.dataset == "synthetic":
         split["synthetic_size"] = data.synthetic_size
+    return split
+
+
+def scoring_context(config: Config, calibrate: bool, num_images: int, score: str = "supernet") -> dict:
+    """What a supernet score depends on besides the architecture: the checkpoint's bytes,
+    the calibration settings and the held-out images (the score cache's key)."""
+    rank = config.rank
+    split = {**data_split_context(config), "images": num_images, "batch_size": rank.batch_size}
     calibration = {"images": rank.calibration_images, "batch_size": rank.batch_size} if calibrate else None
-    return {"measure": "supernet_accuracy", "checkpoint": file_sha256(checkpoint_path(config)),
+    measure = "supernet_accuracy" if score == "supernet" else score
+    return {"measure": measure, "checkpoint": file_sha256(checkpoint_path(config)),
             "calibration": calibration, "split": split}
 
 
-def supernet_accuracy(config: Config, space: Space, splits: tuple[ImageDataset, ImageDataset], device: torch.device,
-                      cache: ScoreCache | RankZeroCache, context: DistributedContext = SINGLE_PROCESS) -> CachedMeasure:
-    """Cached top-1 accuracy (%) of architectures in the run's trained supernet on the held-out
-    split, BN-calibrated first when the space needs it and ``rank.calibrate`` is on; the data
-    shared out over the ranks of ``context``."""
+def supernet_measures(config: Config, space: Space, splits: tuple[ImageDataset, ImageDataset], device: torch.device,
+                      cache: ScoreCache | RankZeroCache, context: DistributedContext = SINGLE_PROCESS,
+                      scores: Sequence[str] = ("supernet",)) -> dict[str, CachedMeasure]:
+    """Cached supernet scores (``supernet``: top-1 accuracy (%); ``supernet_loss``: minus the
+    mean cross-entropy) of architectures in the run's trained supernet on the held-out split,
+    BN-calibrated first when the space needs it and ``rank.calibrate`` is on; the data shared
+    out over the ranks of ``context``."""
     train_split, heldout = splits
     model = load_trained_supernet(config, space, device)
     calibrate = config.rank.calibrate and space.needs_calibration
     data = prepare_scoring_data(heldout, train_split, config, device, calibrate)
     num_images = sum(len(labels) for _, labels in data.eval_batches)
-    return CachedMeasure(lambda arch: score_architecture(model, arch, data, context),
-                         scoring_context(config, calibrate, num_images), cache)
+    return {score: CachedMeasure(functools.partial(score_architecture, model, data=data, context=context, score=score),
+                                 scoring_context(config, calibrate, num_images, score), cache) for score in scores}
+
+
+def supernet_accuracy(config: Config, space: Space, splits: tuple[ImageDataset, ImageDataset], device: torch.device,
+                      cache: ScoreCache | RankZeroCache, context: DistributedContext = SINGLE_PROCESS) -> CachedMeasure:
+    """Cached top-1 accuracy (%) of architectures in the run's trained supernet (see :func:`supernet_measures`)."""
+    return supernet_measures(config, space, splits, device, cache, context)["supernet"]
+
+
+def score_measures(config: Config, space: Space, splits: tuple[ImageDataset, ImageDataset], device: torch.device,
+                   cache: ScoreCache | RankZeroCache, names: Sequence[str],
+                   context: DistributedContext = SINGLE_PROCESS) -> dict[str, CachedMeasure]:
+    """A cached measure for each score of ``names`` (of :data:`KNOWN_SCORES`): supernet scores
+    from the run's checkpoint, zero-cost scores from the untrained standalone subnet on
+    ``rank.proxy_batches`` batches of ``rank.proxy_batch_size`` training images."""
+    measures = {}
+    supernet = [name for name in names if name in SUPERNET_SCORES]
+    if supernet:
+        measures.update(supernet_measures(config, space, splits, device, cache, context, supernet))
+    zero_cost = [name for name in names if name in ZERO_COST_SCORES]
+    if zero_cost:
+        rank = config.rank
+        settings = ProxySettings(rank.proxy_batch_size, rank.proxy_batches, rank.proxy_seed, data_split_context(config))
+        measures.update(zero_cost_measures(space, zero_cost, splits[0], settings, device, cache))
+    return {name: measures[name] for name in names}
+
+
+def fused_measure(weights: Mapping[str, float], measures: Mapping[str, CachedMeasure],
+                  reference: Sequence[Architecture], cache: ScoreCache | RankZeroCache,
+                  reference_seed: int) -> CachedMeasure:
+    """The fused score (:func:`supernas.evaluate.fusion.fuse`) of an architecture against the
+    scores of the ``reference`` architectures (drawn with ``reference_seed``), which are
+    measured (and cached) on first use."""
+    columns: dict[str, list[float]] = {}
+
+    def measure(arch: Architecture) -> float:
+        if not columns:
+            columns.update({name: measures[name](reference) for name in weights})
+        return float(fuse({name: [measures[name]([arch])[0]] for name in weights}, weights, columns)[0])
+
+    context = {"measure": "fused", "weights": dict(weights), "reference": [len(reference), reference_seed],
+               "components": {name: measures[name].context for name in weights}}
+    return CachedMeasure(measure, context, cache)
+
+
+def score_measure(config: Config, space: Space, splits: tuple[ImageDataset, ImageDataset], device: torch.device,
+                  cache: ScoreCache | RankZeroCache, spec: str,
+                  context: DistributedContext = SINGLE_PROCESS) -> tuple[str, CachedMeasure]:
+    """The label and cached measure of score ``spec`` (a name of :data:`KNOWN_SCORES`, or a
+    comma list for a fused score ranked against ``rank.num_archs`` cells drawn with
+    ``rank.arch_seed``)."""
+    weights = parse_score_spec(spec, KNOWN_SCORES)
+    measures = score_measures(config, space, splits, device, cache, list(weights), context)
+    if len(weights) == 1:
+        return score_label(weights), measures[next(iter(weights))]
+    reference = sample_architectures(space, config.rank.num_archs, config.rank.arch_seed)
+    return score_label(weights), fused_measure(weights, measures, reference, cache, config.rank.arch_seed)
 
 
 def score_summary(values: Sequence[float]) -> dict[str, float]:
@@ -235,8 +326,9 @@ def write_scores(out_dir: str | Path, space: Space, archs: Sequence[Architecture
 
 @dataclass(frozen=True)
 class RankResult:
-    """Ranking metrics of a run, with the parameter-count baseline on the same architectures
-    (both ``None`` without ground truth), and the scores per number of active paths."""
+    """Ranking metrics of a run's score (named ``label``), with the parameter-count baseline on
+    the same architectures (both ``None`` without ground truth), the metrics of each component
+    of a fused score, and the scores per number of active paths."""
 
     metrics: RankingMetrics | None
     params_metrics: RankingMetrics | None
@@ -244,6 +336,29 @@ class RankResult:
     score_seconds: float
     out_dir: str
     by_paths: dict[int, dict[str, float]]
+    label: str = "supernet"
+    component_metrics: dict[str, RankingMetrics] = dataclasses.field(default_factory=dict)
+
+
+def rank_scores(config: Config, space: Space, splits: tuple[ImageDataset, ImageDataset], archs: Sequence[Architecture],
+                context: DistributedContext) -> tuple[str, dict[str, float], dict[str, dict[str, float]], dict]:
+    """Score ``archs`` with ``rank.score``: its label, the score of each architecture, each
+    component's scores (a fused score is ranked against ``archs`` themselves), and what the
+    scores depend on (their cache contexts)."""
+    weights = parse_score_spec(config.rank.score, KNOWN_SCORES)
+    measures = score_measures(config, space, splits, context.device, open_score_cache(config, context), list(weights),
+                              context)
+    names = [str(arch) for arch in archs]
+    columns: dict[str, dict[str, float]] = {name: {} for name in weights}
+    for arch, key in zip(tqdm(archs, desc="score", unit="arch", dynamic_ncols=True,
+                              disable=not (config.train.progress and context.is_main)), names):
+        for name in weights:
+            columns[name][key] = measures[name]([arch])[0]
+    contexts = {name: measure.context for name, measure in measures.items()}
+    if len(weights) == 1:
+        return score_label(weights), columns[next(iter(weights))], {}, contexts
+    fused = fuse({name: [column[key] for key in names] for name, column in columns.items()}, weights)
+    return score_label(weights), dict(zip(names, fused.tolist())), columns, contexts
 
 
 def rank_run(config: Config, context: DistributedContext | None = None) -> RankResult:
@@ -258,21 +373,25 @@ def rank_run(config: Config, context: DistributedContext | None = None) -> RankR
     archs = (read_architectures(space, config.rank.archs_file) if config.rank.archs_file
              else sample_architectures(space, config.rank.num_archs, config.rank.arch_seed))
     started = time.perf_counter()
-    accuracy = supernet_accuracy(config, space, (train_split, heldout), device, open_score_cache(config, context), context)
-    scores = {str(arch): accuracy([arch])[0] for arch in tqdm(archs, desc="score", unit="arch", dynamic_ncols=True,
-                                                               disable=not (config.train.progress and context.is_main))}
+    label, scores, components, contexts = rank_scores(config, space, (train_split, heldout), archs, context)
     score_seconds = time.perf_counter() - started
     out_dir = Path(config.run_dir) / "ranking"
     by_paths = accuracy_by_paths(space, archs, scores)
-    extra = {"score_seconds": score_seconds, "calibrated": accuracy.context["calibration"] is not None,
-             "num_images": accuracy.context["split"]["images"], "space": space.describe(), "accuracy_by_paths": by_paths}
+    extra = {"score": label, "score_seconds": score_seconds, "space": space.describe(), "accuracy_by_paths": by_paths,
+             "score_contexts": contexts}
+    if "supernet" in contexts or "supernet_loss" in contexts:
+        supernet_context = contexts.get("supernet", contexts.get("supernet_loss"))
+        extra.update(calibrated=supernet_context["calibration"] is not None, num_images=supernet_context["split"]["images"])
     if truth is None:
         if context.is_main:
             write_scores(out_dir, space, archs, scores, extra)
-        return RankResult(None, None, scores, score_seconds, str(out_dir), by_paths)
-    metrics = compare_to_ground_truth(scores, truth, config.rank.top_fraction)
-    params_metrics = ranking_metrics([space.complexity(a, "params") for a in archs], [truth[str(a)] for a in archs],
-                                     config.rank.top_fraction)
+        return RankResult(None, None, scores, score_seconds, str(out_dir), by_paths, label)
+    top = config.rank.top_fraction
+    metrics = compare_to_ground_truth(scores, truth, top)
+    params_metrics = ranking_metrics([space.complexity(a, "params") for a in archs], [truth[str(a)] for a in archs], top)
+    component_metrics = {name: compare_to_ground_truth(column, truth, top) for name, column in components.items()}
     if context.is_main:
-        write_ranking(out_dir, scores, truth, metrics, extra={"params_baseline": params_metrics.as_dict(), **extra})
-    return RankResult(metrics, params_metrics, scores, score_seconds, str(out_dir), by_paths)
+        write_ranking(out_dir, scores, truth, metrics, extra={
+            "params_baseline": params_metrics.as_dict(),
+            "components": {name: m.as_dict() for name, m in component_metrics.items()}, **extra})
+    return RankResult(metrics, params_metrics, scores, score_seconds, str(out_dir), by_paths, label, component_metrics)

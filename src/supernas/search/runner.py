@@ -22,7 +22,8 @@ from supernas.benchmarks.tables import GroundTruth
 from supernas.config import Config, SearchConfig, save_config
 from supernas.errors import SupernasError
 from supernas.evaluate.cache import CachedMeasure
-from supernas.evaluate.evaluator import ground_truth_for, open_score_cache, supernet_accuracy
+from supernas.evaluate.evaluator import KNOWN_SCORES, ground_truth_for, open_score_cache, score_measure
+from supernas.evaluate.fusion import parse_score_spec
 from supernas.experiment import build_space, load_splits
 from supernas.search.evolution import evolution_search, random_search
 from supernas.search.nsga2 import nsga2_search
@@ -32,16 +33,18 @@ from supernas.spaces.base import Architecture, Space
 from supernas.train.distributed import DistributedContext, distributed_context
 
 ALGORITHMS = {"nsga2": nsga2_search, "evolution": evolution_search, "random": random_search}
-ACCURACY_SOURCES = ("supernet", "groundtruth")
+GROUND_TRUTH_OBJECTIVE = "groundtruth"
 
 
 def check_settings(settings: SearchConfig) -> None:
     """Raise a one-line error for search settings that cannot run."""
     if settings.algorithm not in ALGORITHMS:
         raise SupernasError(f"unknown search algorithm {settings.algorithm!r}; expected one of {', '.join(ALGORITHMS)}")
-    if settings.objective not in ACCURACY_SOURCES:
-        raise SupernasError(f"unknown search objective {settings.objective!r}; "
-                            f"expected one of {', '.join(ACCURACY_SOURCES)}")
+    if settings.objective != GROUND_TRUTH_OBJECTIVE:
+        try:
+            parse_score_spec(settings.objective, KNOWN_SCORES)
+        except SupernasError as error:
+            raise SupernasError(f"search.objective: {error}; or {GROUND_TRUTH_OBJECTIVE}") from None
     if settings.population < 2 or settings.generations < 1:
         raise SupernasError("search.population must be at least 2 and search.generations at least 1")
     if settings.parents < 1:
@@ -114,12 +117,12 @@ def search_run(config: Config, context: DistributedContext | None = None) -> Sea
     splits = load_splits(config)
     space = build_space(config, splits[0])
     cache = open_score_cache(config, context)
-    if settings.objective == "groundtruth":
+    if settings.objective == GROUND_TRUTH_OBJECTIVE:
         truth = ground_truth_for(config, space)
         accuracy = ground_truth_accuracy(truth, cache)
     else:
         truth = available_ground_truth(config, space)
-        accuracy = supernet_accuracy(config, space, splits, device, cache, context)
+        accuracy = score_measure(config, space, splits, device, cache, settings.objective, context)[1]
     latency = None
     if settings.cost == "latency" and context.is_distributed:
         raise SupernasError("search.cost latency is measured in one process; run this search without torchrun")
