@@ -9,6 +9,7 @@ so a killed search keeps all it had measured and a rerun measures only what is m
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import sqlite3
@@ -119,3 +120,23 @@ class CachedMeasure:
                 if self.on_computed is not None:
                     self.on_computed(arch, values[name])
         return [values[name] for name in names]
+
+
+def shared_measures(compute: Callable[[Architecture], dict[str, float]], contexts: dict[str, dict],
+                    cache: ScoreCache) -> dict[str, CachedMeasure]:
+    """One cached measure per value that one computation yields (``compute(arch)`` returns
+    every name of ``contexts``): the first of them asked about an architecture computes all
+    and commits each under its own context, so the others find theirs in the cache."""
+    latest: dict[str, dict[str, float]] = {}
+
+    def value(arch: Architecture, name: str) -> float:
+        key = str(arch)
+        if key not in latest:
+            values = compute(arch)
+            for other, context in contexts.items():
+                cache.store(context, key, values[other])
+            latest.clear()
+            latest[key] = values
+        return latest[key][name]
+
+    return {name: CachedMeasure(functools.partial(value, name=name), context, cache) for name, context in contexts.items()}

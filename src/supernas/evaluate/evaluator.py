@@ -26,7 +26,7 @@ from supernas.benchmarks.tables import ARCH_COLUMN, GroundTruth, default_nasbenc
 from supernas.config import Config, to_dict
 from supernas.data import DeviceLoader, ImageDataset, take_subset
 from supernas.errors import SupernasError
-from supernas.evaluate.cache import SCORES_FILE, CachedMeasure, ScoreCache, file_sha256
+from supernas.evaluate.cache import SCORES_FILE, CachedMeasure, ScoreCache, file_sha256, shared_measures
 from supernas.evaluate.calibration import calibrate_batchnorm
 from supernas.evaluate.fusion import fuse, parse_score_spec, score_label
 from supernas.evaluate.ranking import RankingMetrics, compare_to_ground_truth, ranking_metrics, write_ranking
@@ -86,34 +86,31 @@ def top1_accuracy(forward: Callable[[torch.Tensor], torch.Tensor], batches: Iter
 
 
 @torch.no_grad()
-def negative_loss(forward: Callable[[torch.Tensor], torch.Tensor], batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
-                  context: DistributedContext = SINGLE_PROCESS) -> float:
-    """Minus the mean cross-entropy of ``forward(images)`` logits over labelled batches (higher
-    is better, like accuracy); in a process group, over every rank's batches."""
-    summed, total = 0.0, 0
-    for images, labels in batches:
-        summed = torch.nn.functional.cross_entropy(forward(images), labels, reduction="sum") + summed
-        total += len(labels)
-    summed, total = context.sum_value(float(summed)), context.sum_value(total)
-    if total == 0:
-        raise SupernasError("no images to measure the loss on")
-    return -summed / total
-
-
-SUPERNET_METRICS = {"supernet": top1_accuracy, "supernet_loss": negative_loss}
-
-
-@torch.no_grad()
-def score_architecture(model: torch.nn.Module, arch: Architecture, data: ScoringData,
-                       context: DistributedContext = SINGLE_PROCESS, score: str = "supernet") -> float:
-    """Top-1 accuracy (%) of ``arch`` in the supernet on the scoring batches (or, for
-    ``score="supernet_loss"``, minus its mean cross-entropy), after BN calibration when
-    calibration batches are given; each rank of ``context`` takes its share of both lists of
-    batches."""
+def supernet_scores(model: torch.nn.Module, arch: Architecture, data: ScoringData,
+                    context: DistributedContext = SINGLE_PROCESS) -> dict[str, float]:
+    """Top-1 accuracy (%) (``supernet``) and minus the mean cross-entropy (``supernet_loss``,
+    higher is better) of ``arch`` in the supernet on the scoring batches, from one pass, after
+    BN calibration when calibration batches are given; each rank of ``context`` takes its
+    share of both lists of batches."""
     if data.calibration_batches:
         calibrate_batchnorm(model, context.shard(data.calibration_batches), lambda x: model(x, arch), context)
     model.eval()
-    return SUPERNET_METRICS[score](lambda images: model(images, arch), context.shard(data.eval_batches), context)
+    correct, loss, total = 0, 0.0, 0
+    for images, labels in context.shard(data.eval_batches):
+        logits = model(images, arch)
+        correct = (logits.argmax(1) == labels).sum() + correct
+        loss = torch.nn.functional.cross_entropy(logits, labels, reduction="sum") + loss
+        total += len(labels)
+    correct, loss, total = context.sum_value(float(correct)), context.sum_value(float(loss)), context.sum_value(total)
+    if total == 0:
+        raise SupernasError("no images to score on")
+    return {"supernet": correct * 100.0 / total, "supernet_loss": -loss / total}
+
+
+def score_architecture(model: torch.nn.Module, arch: Architecture, data: ScoringData,
+                       context: DistributedContext = SINGLE_PROCESS) -> float:
+    """Top-1 accuracy (%) of ``arch`` in the supernet on the scoring batches (see :func:`supernet_scores`)."""
+    return supernet_scores(model, arch, data, context)["supernet"]
 
 
 def sample_architectures(space: Space, count: int, seed: int) -> list[Architecture]:
@@ -236,8 +233,8 @@ def supernet_measures(config: Config, space: Space, splits: tuple[ImageDataset, 
     calibrate = config.rank.calibrate and space.needs_calibration
     data = prepare_scoring_data(heldout, train_split, config, device, calibrate)
     num_images = sum(len(labels) for _, labels in data.eval_batches)
-    return {score: CachedMeasure(functools.partial(score_architecture, model, data=data, context=context, score=score),
-                                 scoring_context(config, calibrate, num_images, score), cache) for score in scores}
+    contexts = {score: scoring_context(config, calibrate, num_images, score) for score in scores}
+    return shared_measures(functools.partial(supernet_scores, model, data=data, context=context), contexts, cache)
 
 
 def supernet_accuracy(config: Config, space: Space, splits: tuple[ImageDataset, ImageDataset], device: torch.device,

@@ -30,7 +30,7 @@ from torch import nn
 
 from supernas.data import DeviceLoader, ImageDataset, take_subset
 from supernas.errors import SupernasError
-from supernas.evaluate.cache import CachedMeasure, ScoreCache
+from supernas.evaluate.cache import CachedMeasure, ScoreCache, shared_measures
 from supernas.spaces.base import Architecture, Space
 
 COMPLEXITY_SCORES = ("params", "flops")
@@ -259,40 +259,19 @@ def zero_cost_context(space: Space, name: str, settings: ProxySettings | None) -
             "split": settings.split}
 
 
-class SharedProxies:
-    """Computes every requested predictor of an architecture in one go (shared passes) and
-    commits each value to the cache at once, so the other predictors' measures find theirs there."""
-
-    def __init__(self, space: Space, names: Sequence[str], batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
-                 settings: ProxySettings, cache: ScoreCache):
-        self.space, self.names, self.batches, self.settings, self.cache = space, list(names), batches, settings, cache
-        self.found: dict[str, dict[str, float]] = {}
-
-    def __call__(self, arch: Architecture, name: str) -> float:
-        key = str(arch)
-        if key not in self.found:
-            values = proxy_scores(lambda: self.space.build_subnet(arch), self.batches, self.names, self.settings.seed)
-            for other, value in values.items():
-                self.cache.store(zero_cost_context(self.space, other, self.settings), key, value)
-            self.found = {key: values}
-        return self.found[key][name]
-
-
 def zero_cost_measures(space: Space, names: Sequence[str], train: ImageDataset, settings: ProxySettings,
                        device: torch.device, cache: ScoreCache) -> dict[str, CachedMeasure]:
     """A cached measure per zero-cost score of ``names``: complexity counts from the space,
     predictors from :func:`proxy_scores` on the untrained standalone subnet, all predictors of
     an architecture computed together."""
     proxies = [name for name in names if name in PROXY_SCORES]
-    shared = None
+    measures = {name: CachedMeasure(functools.partial(space.complexity, measure=name),
+                                    zero_cost_context(space, name, settings), cache)
+                for name in names if name in COMPLEXITY_SCORES}
     if proxies:
         batches = proxy_batches(train, settings.batch_size, settings.batches, settings.seed, device)
-        shared = SharedProxies(space, proxies, batches, settings, cache)
-    measures = {}
-    for name in names:
-        if name in COMPLEXITY_SCORES:
-            measure = functools.partial(space.complexity, measure=name)
-        else:
-            measure = functools.partial(lambda arch, score: shared(arch, score), score=name)
-        measures[name] = CachedMeasure(measure, zero_cost_context(space, name, settings), cache)
-    return measures
+        contexts = {name: zero_cost_context(space, name, settings) for name in proxies}
+        measures.update(shared_measures(
+            lambda arch: proxy_scores(functools.partial(space.build_subnet, arch), batches, proxies, settings.seed),
+            contexts, cache))
+    return {name: measures[name] for name in names}
