@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 from supernas.config import load_config
-from supernas.evaluate.evaluator import rank_run
+from supernas.rank import rank_run
 from supernas.train.trainer import train_supernet
 
 COMMON = {"data.dataset": "cifar10", "data.train_fraction": "0.5", "data.batch_size": "64", "train.lr": "0.025",

@@ -30,10 +30,10 @@ import yaml
 from reference_spos import train_reference_spos
 from supernas.config import load_config
 from supernas.evaluate.calibration import calibrate_batchnorm
-from supernas.evaluate.evaluator import (ground_truth_for, load_trained_supernet, prepare_scoring_data,
-                                        sample_architectures)
-from supernas.evaluate.ranking import ranking_metrics
-from supernas.experiment import build_space, load_splits
+from supernas.evaluate.scoring import prepare_scoring_data, sample_architectures
+from supernas.groundtruth.ranking import ranking_metrics
+from supernas.groundtruth.tables import ground_truth_for
+from supernas.runs.experiment import build_space, load_splits, load_trained_supernet
 from supernas.train.budget import MAX_BUDGET_STEPS, steps_for_budget
 from supernas.train.trainer import train_supernet
 from supernas.utils import resolve_device

@@ -22,15 +22,15 @@ import json
 import sys
 from pathlib import Path
 
-from supernas.benchmarks.groundtruth import MEAN_COLUMN, seed_column, seed_to_seed_tau
+from supernas.groundtruth.builder import MEAN_COLUMN, seed_column, seed_to_seed_tau
 from supernas.config import Config, load_yaml
-from supernas.evaluate.evaluator import rank_run
+from supernas.rank import rank_run
 from supernas.evaluate.sbn_diagnostics import diagnose_run, format_rows
 from supernas.nn.shadow_bn import SBN_MODES
 from supernas.train.trainer import train_supernet
 from supernas.utils import retain_freed_memory
 
-S1_FASHION_MNIST = Path(__file__).resolve().parents[1] / "src/supernas/benchmarks/data/mixpath_s1_fmnist.csv"
+S1_FASHION_MNIST = Path(__file__).resolve().parents[1] / "src/supernas/groundtruth/data/mixpath_s1_fmnist.csv"
 SCALE_OPTIONS = ("width_mult", "depth", "max_paths")
 
 

@@ -16,7 +16,7 @@ import argparse
 import statistics
 import time
 
-from supernas.benchmarks.tables import default_nasbench201_path, load_ground_truth
+from supernas.groundtruth.tables import default_nasbench201_path, load_ground_truth
 from supernas.config import SearchConfig
 from supernas.evaluate.cache import ScoreCache
 from supernas.search.objectives import Objectives, ground_truth_accuracy

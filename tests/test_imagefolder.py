@@ -11,7 +11,7 @@ from supernas.config import Config
 from supernas.data import load_dataset
 from supernas.data.imagefolder import FolderImages, StreamingLoader, crop_box
 from supernas.errors import SupernasError
-from supernas.experiment import load_splits
+from supernas.runs.experiment import load_splits
 from supernas.train.trainer import train_supernet
 
 CLASSES = ("cat", "dog", "eel")

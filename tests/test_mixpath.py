@@ -314,8 +314,8 @@ def test_s1_default_block_is_mixpaths_own_with_a_bn_inside_each_path():
 
 def test_s1_run_trained_with_the_former_default_block_resumes_and_ranks_with_it(tmp_path, capsys):
     from supernas.config import load_config
-    from supernas.experiment import build_space, checkpoint_path, load_splits
-    from supernas.train.checkpoint import load_checkpoint, save_checkpoint
+    from supernas.runs.experiment import build_space, checkpoint_path, load_splits
+    from supernas.runs.checkpoint import load_checkpoint, save_checkpoint
 
     run_dir = tmp_path / "run"
     args = ["--data.dataset", "synthetic", "--data.synthetic_size", "64", *S1_RUN]

@@ -14,9 +14,9 @@ from scipy import stats
 
 import supernas
 
-from supernas.benchmarks.tables import GroundTruth, default_nasbench201_path, load_ground_truth
+from supernas.groundtruth.tables import GroundTruth, default_nasbench201_path, load_ground_truth
 from supernas.errors import SupernasError
-from supernas.evaluate.ranking import (
+from supernas.groundtruth.ranking import (
     compare_to_ground_truth,
     rank_order,
     ranking_metrics,

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from supernas.benchmarks.tables import load_ground_truth
+from supernas.groundtruth.tables import load_ground_truth
 from supernas.cli import main
 from supernas.config import SearchConfig
 from supernas.errors import SupernasError

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from supernas.errors import SupernasError
-from supernas.experiment import checkpoint_path
+from supernas.runs.experiment import checkpoint_path
 from supernas.spaces import get_space
 from supernas.train import trainer
-from supernas.train.checkpoint import load_checkpoint
+from supernas.runs.checkpoint import load_checkpoint
 from supernas.train.samplers import FairSampler, UniformSampler
 
 
@@ -135,7 +135,7 @@ def test_nan_loss_stops_with_step_and_subnet_and_keeps_last_checkpoint(tiny_conf
 
 def test_checkpoint_without_a_newer_option_resumes_only_at_its_default():
     from supernas.config import Config, to_dict
-    from supernas.train.checkpoint import check_compatible
+    from supernas.runs.checkpoint import check_compatible
 
     space = {"name": "nasbench201"}
     current = to_dict(Config())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import io
 import inspect
 import sys
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from supernas.config import Config, leaf_fields, load_config
 from supernas.errors import SupernasError
+from supernas.runs.files import config_file
 
 COMMANDS = {
     "train": "train (or resume) a supernet in --run_dir",
@@ -42,9 +44,20 @@ def _type_name(annotation) -> str:
     return getattr(annotation, "__name__", str(annotation)).replace("NoneType", "none")
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one :class:`SupernasError` line pointing at ``--help``
+    (instead of the usage text and exit), and which takes no abbreviated option names."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, allow_abbrev=False, **kwargs)
+
+    def error(self, message: str):
+        raise SupernasError(f"{message} (see {self.prog} --help)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser; every config option is a dotted flag with its help text."""
-    parser = argparse.ArgumentParser(prog="supernas", description="Weight-sharing neural architecture search.")
+    parser = OneLineParser(prog="supernas", description="Weight-sharing neural architecture search.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     defaults = Config()
     for name, help_text in COMMANDS.items():
@@ -69,6 +82,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def option_flags() -> list[str]:
+    """Every option a config command takes, as written on the command line."""
+    return ["--config", *(f"--{dotted}" for dotted, _, _ in leaf_fields()), "--space.options.NAME"]
+
+
+def unknown_option(flag: str, command: str) -> SupernasError:
+    """The one-line error for an option ``command`` does not take: the closest valid ones and ``--help``."""
+    close = difflib.get_close_matches(flag, option_flags(), n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(close)}?" if close else ""
+    return SupernasError(f"unrecognised argument {flag!r}{hint} (see supernas {command} --help)")
+
+
 def split_overrides(args: argparse.Namespace, extra: list[str]) -> dict[str, str]:
     """Dotted overrides from parsed flags plus ``--space.options.NAME VALUE`` pairs."""
     overrides = {key: value for key, value in vars(args).items() if "." in key or key == "run_dir"}
@@ -77,7 +102,7 @@ def split_overrides(args: argparse.Namespace, extra: list[str]) -> dict[str, str
     while index < len(extra):
         flag = extra[index]
         if not flag.startswith("--space.options.") or index + 1 >= len(extra):
-            raise SupernasError(f"unrecognised argument {flag!r} (see --help)")
+            raise unknown_option(flag, args.command)
         overrides[flag[2:]] = extra[index + 1]
         index += 2
     return overrides
@@ -92,7 +117,7 @@ def resolve_config(args: argparse.Namespace, overrides: dict[str, str]) -> Confi
     source = args.config
     if source is None and args.command in SAVED_CONFIG_COMMANDS:
         run_dir = overrides.get("run_dir", Config().run_dir)
-        saved = Path(run_dir) / "config.yaml"
+        saved = config_file(run_dir)
         if saved.is_file():
             source = str(saved)
     return load_config(source, overrides)
@@ -121,7 +146,7 @@ def command_train(config: Config) -> None:
 
 
 def command_rank(config: Config) -> None:
-    from supernas.evaluate.evaluator import rank_run
+    from supernas.rank import rank_run
 
     result = rank_run(config)
     m, p = result.metrics, result.params_metrics
@@ -158,7 +183,7 @@ def command_search(config: Config) -> None:
 
 
 def command_export(config: Config) -> None:
-    from supernas.search.export import export_run
+    from supernas.subnet.export import export_run
 
     result = export_run(config)
     weights = "supernet weights, calibrated BN" if result.inherited else "untrained weights (no supernet in the run)"
@@ -166,7 +191,7 @@ def command_export(config: Config) -> None:
 
 
 def command_retrain(config: Config) -> None:
-    from supernas.train.retrain import retrain_run
+    from supernas.subnet.retrain import retrain_run
 
     result = retrain_run(config)
     print(f"retrained {result.arch} ({result.params:,} parameters) for {result.steps} steps (resumed from "
@@ -176,9 +201,11 @@ def command_retrain(config: Config) -> None:
 
 def command_run(config: Config) -> None:
     """The main job: train, rank against ground truth when the space has one, search, export."""
+    from supernas.spaces import space_builder
+
     started = time.perf_counter()
     command_train(config)
-    if config.space.name == "nasbench201" or config.rank.ground_truth:
+    if config.rank.ground_truth or space_builder(config.space.name).default_ground_truth:
         command_rank(config)
     command_search(config)
     command_export(config)
@@ -186,7 +213,7 @@ def command_run(config: Config) -> None:
 
 
 def command_groundtruth(config: Config) -> None:
-    from supernas.benchmarks.groundtruth import groundtruth_run
+    from supernas.groundtruth.builder import groundtruth_run
 
     result = groundtruth_run(config)
     print(f"ground truth for {result.num_archs} architectures x {result.seeds} seeds (recipe {result.recipe_hash}): "
@@ -230,7 +257,7 @@ def command_study(study_file: str) -> None:
 
 def printing_on_rank_zero() -> contextlib.AbstractContextManager:
     """Under torchrun, only rank 0 prints results (every rank still reports errors)."""
-    from supernas.train.distributed import is_main_process
+    from supernas.runs.distributed import is_main_process
 
     return contextlib.nullcontext() if is_main_process() else contextlib.redirect_stdout(io.StringIO())
 
@@ -243,9 +270,10 @@ def one_line_warning(message, category, filename, lineno, line=None) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``supernas`` console script."""
     warnings.formatwarning = one_line_warning
-    parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
     try:
+        args, extra = build_parser().parse_known_args(argv)
+        if extra and args.command not in COMMAND_FUNCTIONS:
+            raise SupernasError(f"unrecognised argument {extra[0]!r} (see supernas {args.command} --help)")
         if args.command == "spaces":
             print_spaces()
             return 0

@@ -1,7 +1,8 @@
 """Datasets as uint8 tensors, stratified splits, and a device-resident loader with batched
 augmentation whose batches are a pure function of (seed, step)."""
 
-from supernas.data.datasets import DATASETS, ImageDataset, load_dataset, make_synthetic
+from supernas.data.datasets import DATASETS, load_dataset, make_synthetic
+from supernas.data.images import ImageDataset
 from supernas.data.formats import read_idx
 from supernas.data.loader import DeviceLoader
 from supernas.data.splits import split_dataset, take_subset

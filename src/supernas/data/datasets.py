@@ -1,18 +1,22 @@
-"""Datasets as uint8 tensors: :class:`ImageDataset`, where each dataset is looked for, and
-:func:`load_dataset` (CIFAR-10, CIFAR-100, Fashion-MNIST, or a learnable synthetic set)."""
+"""Reading datasets into :class:`~supernas.data.images.ImageDataset`: how each dataset's files are
+found and read, and :func:`load_dataset` (CIFAR-10, CIFAR-100, Fashion-MNIST, an ImageFolder
+directory, or a learnable synthetic set)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from supernas.data.formats import read_cifar_pickles, read_idx, read_jpeg_pack, unpickle
+from supernas.data.imagefolder import load_image_folder
+from supernas.data.images import ImageDataset, dataset_from_arrays
+from supernas.data.paths import data_dirs
 from supernas.errors import SupernasError
+from supernas.streams import SYNTHETIC_PATTERNS_STREAM, SYNTHETIC_SAMPLES_STREAM
 from supernas.utils import seeded_generator
 
 DATASETS = ("cifar10", "cifar100", "fashion-mnist", "synthetic", "imagefolder")
@@ -26,60 +30,6 @@ FASHION_MNIST_MEAN, FASHION_MNIST_STD = (0.2860,), (0.3530,)
 FASHION_MNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian package dataset-fashion-mnist
 CIFAR10_TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 
-_SYNTHETIC_PATTERNS, _SYNTHETIC_SAMPLES = 0x5EED, 0x5A3E
-
-
-@dataclass(frozen=True)
-class ImageDataset:
-    """Images as a contiguous uint8 ``(N, C, H, W)`` tensor, int64 labels, class names and the
-    per-channel mean and std (in [0, 1] units) used to normalise them."""
-
-    images: torch.Tensor
-    labels: torch.Tensor
-    classes: tuple[str, ...]
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    name: str
-
-    def __post_init__(self):
-        if self.images.dtype != torch.uint8 or self.images.dim() != 4:
-            raise ValueError(f"images must be uint8 (N, C, H, W), got {self.images.dtype} {tuple(self.images.shape)}")
-        if self.labels.dtype != torch.int64 or self.labels.shape != self.images.shape[:1]:
-            raise ValueError(f"labels must be int64 ({len(self.images)},), "
-                             f"got {self.labels.dtype} {tuple(self.labels.shape)}")
-        if not len(self.mean) == len(self.std) == self.images.shape[1]:
-            raise ValueError(f"mean and std need one value per channel ({self.images.shape[1]})")
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def to(self, device) -> ImageDataset:
-        """The same dataset with its tensors on ``device``."""
-        return replace(self, images=self.images.to(device), labels=self.labels.to(device))
-
-    def select(self, indices: torch.Tensor) -> ImageDataset:
-        """The images (and labels) at ``indices``, in that order."""
-        indices = indices.to(self.images.device)
-        return replace(self, images=self.images[indices].contiguous(), labels=self.labels[indices].contiguous())
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.classes)
-
-    @property
-    def in_channels(self) -> int:
-        return self.images.shape[1]
-
-    @property
-    def image_size(self) -> int:
-        """The image height (images are square in every dataset here)."""
-        return self.images.shape[2]
-
-
-def dataset_from_arrays(images: np.ndarray, labels: np.ndarray, classes, mean, std, name: str) -> ImageDataset:
-    """An :class:`ImageDataset` from uint8 ``(N, C, H, W)`` images and integer labels."""
-    return ImageDataset(torch.from_numpy(np.ascontiguousarray(images)), torch.from_numpy(labels.astype(np.int64)),
-                        tuple(classes), tuple(mean), tuple(std), name)
 
 
 # -- readers: one split from one directory, or None when its files are not there ----------------
@@ -152,24 +102,6 @@ DATASET_FILES = {
 
 # -- where datasets are looked for ----------------------------------------------------------------
 
-def repo_root() -> Path | None:
-    """The checkout holding ``src/supernas``, or None when supernas is installed elsewhere."""
-    package = Path(__file__).resolve().parents[1]
-    return package.parents[1] if package.parent.name == "src" else None
-
-
-def data_dirs() -> list[Path]:
-    """Data directories searched when no root is given, in order: ``$SUPERNAS_DATA``,
-    ``./.data``, ``<repo>/.data``, ``<repo>/../shared/data``, ``./../shared/data``."""
-    repo = repo_root()
-    candidates = [Path(os.environ["SUPERNAS_DATA"]).expanduser()] if os.environ.get("SUPERNAS_DATA") else []
-    candidates.append(Path.cwd() / ".data")
-    if repo is not None:
-        candidates += [repo / ".data", repo.parent / "shared" / "data"]
-    candidates.append(Path.cwd().parent / "shared" / "data")
-    return list(dict.fromkeys(path.resolve() for path in candidates))
-
-
 def search_dirs(files: DatasetFiles, bases: list[Path]) -> list[Path]:
     """Directories that may hold the dataset's files: under each base, its folder and the base
     itself, each taken as the data folder or as the parent of the official folder."""
@@ -193,8 +125,6 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, *, train: boo
     if name == "synthetic":
         return make_synthetic(synthetic_size, train=train)
     if name == "imagefolder":
-        from supernas.data.imagefolder import load_image_folder
-
         return load_image_folder(root, train, image_size, workers)
     files = DATASET_FILES[name]
     if root is not None and not Path(root).expanduser().is_dir():
@@ -216,7 +146,7 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, *, train: boo
 def class_patterns(num_classes: int, channels: int, image_size: int, seed: int) -> torch.Tensor:
     """One smooth random pattern per class, ``(num_classes, C, S, S)`` in [0, 1]: a 4x4 grid of
     random values upsampled bilinearly."""
-    coarse = torch.rand(num_classes, channels, 4, 4, generator=seeded_generator(seed, _SYNTHETIC_PATTERNS))
+    coarse = torch.rand(num_classes, channels, 4, 4, generator=seeded_generator(seed, SYNTHETIC_PATTERNS_STREAM))
     return torch.nn.functional.interpolate(coarse, size=(image_size, image_size), mode="bilinear", align_corners=False)
 
 
@@ -229,7 +159,7 @@ def make_synthetic(size: int = 2048, *, num_classes: int = 10, channels: int = 3
         raise SupernasError(f"a synthetic dataset of {size} images cannot hold {num_classes} classes; "
                             f"set --data.synthetic_size to at least {num_classes}")
     patterns = class_patterns(num_classes, channels, image_size, seed)
-    generator = seeded_generator(seed, _SYNTHETIC_SAMPLES, int(train))
+    generator = seeded_generator(seed, SYNTHETIC_SAMPLES_STREAM, int(train))
     labels = (torch.arange(size) % num_classes)[torch.randperm(size, generator=generator)]
     pixels = patterns[labels] + noise * torch.randn(size, channels, image_size, image_size, generator=generator)
     images = (pixels.clamp(0, 1) * 255).round().to(torch.uint8)

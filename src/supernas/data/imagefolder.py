@@ -25,16 +25,15 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from supernas.data.datasets import ImageDataset
-from supernas.data.loader import _EPOCH_STREAM
+from supernas.data.images import ImageDataset
 from supernas.data.transforms import normalize
 from supernas.errors import SupernasError
+from supernas.streams import CROP_STREAM, EPOCH_STREAM
 from supernas.utils import seeded_generator
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 CROP_SCALE, CROP_RATIO = (0.08, 1.0), (3 / 4, 4 / 3)
-_CROP_STREAM = 13
 
 
 def scan_image_folder(directory: Path) -> tuple[tuple[str, ...], torch.Tensor, tuple[str, ...]]:
@@ -182,7 +181,7 @@ class TrainingCrops(Dataset):
 
     def __getitem__(self, key: tuple[int, int, int, int]) -> tuple[torch.Tensor, torch.Tensor]:
         index, seed, step, position = key
-        generator = seeded_generator(seed, _CROP_STREAM, step, position)
+        generator = seeded_generator(seed, CROP_STREAM, step, position)
         return random_resized_crop(self.images.files[index], self.images.image_size, generator, self.flip), self.images.labels[index]
 
 
@@ -207,7 +206,7 @@ class StreamingLoader:
     def epoch_order(self, epoch: int) -> torch.Tensor:
         """The order of the images in ``epoch`` (DeviceLoader's permutation; the current epoch's is cached)."""
         if epoch != self._epoch:
-            self._order = torch.randperm(len(self.images), generator=seeded_generator(self.seed, _EPOCH_STREAM, epoch))
+            self._order = torch.randperm(len(self.images), generator=seeded_generator(self.seed, EPOCH_STREAM, epoch))
             self._epoch = epoch
         return self._order
 

@@ -7,12 +7,12 @@ from itertools import count
 
 import torch
 
-from supernas.data.datasets import ImageDataset
+from supernas.data.images import ImageDataset
 from supernas.data.transforms import AugmentConfig, augment_batch, normalize
 from supernas.errors import SupernasError
+from supernas.streams import AUGMENT_STREAM, EPOCH_STREAM
 from supernas.utils import seeded_generator
 
-_EPOCH_STREAM, _AUGMENT_STREAM = 11, 12
 
 
 class DeviceLoader:
@@ -43,7 +43,7 @@ class DeviceLoader:
     def epoch_order(self, epoch: int) -> torch.Tensor:
         """The order of the images in ``epoch``, on the device (the current epoch's is cached)."""
         if epoch != self._epoch:
-            generator = seeded_generator(self.seed, _EPOCH_STREAM, epoch)
+            generator = seeded_generator(self.seed, EPOCH_STREAM, epoch)
             self._permutation = torch.randperm(len(self.dataset), generator=generator).to(self.device)
             self._epoch = epoch
         return self._permutation
@@ -64,7 +64,7 @@ class DeviceLoader:
         indices = self.epoch_order(epoch)[position * self.batch_size:(position + 1) * self.batch_size]
         images = self.dataset.images[indices]
         if self.augment is not None:
-            images = augment_batch(images, seeded_generator(self.seed, _AUGMENT_STREAM, step), self.augment)
+            images = augment_batch(images, seeded_generator(self.seed, AUGMENT_STREAM, step), self.augment)
         return self.prepare(images), self.dataset.labels[indices]
 
     def batches(self, start: int, portion: slice = slice(None)) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

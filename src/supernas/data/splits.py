@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import torch
 
-from supernas.data.datasets import ImageDataset
+from supernas.data.images import ImageDataset
 from supernas.errors import SupernasError
+from supernas.streams import SPLIT_ORDER_STREAM, SPLIT_SHUFFLE_STREAM
 from supernas.utils import seeded_generator
 
-_ORDER_STREAM, _SHUFFLE_STREAM = 0x5B17, 0x5F1E
 
 
 def stratified_order(labels: torch.Tensor, seed: int) -> torch.Tensor:
@@ -16,7 +16,7 @@ def stratified_order(labels: torch.Tensor, seed: int) -> torch.Tensor:
     proportion to its size (to within one image): each class in random order, the classes
     interleaved by the fraction of the class seen so far, ties broken at random."""
     labels = labels.cpu()
-    shuffled = torch.randperm(len(labels), generator=seeded_generator(seed, _ORDER_STREAM))
+    shuffled = torch.randperm(len(labels), generator=seeded_generator(seed, SPLIT_ORDER_STREAM))
     classes = labels[shuffled]
     counts = torch.bincount(classes)
     by_class = torch.argsort(classes, stable=True)
@@ -28,7 +28,7 @@ def stratified_order(labels: torch.Tensor, seed: int) -> torch.Tensor:
 
 def shuffled(indices: torch.Tensor, seed: int, part: int) -> torch.Tensor:
     """``indices`` in a seeded random order (``part`` tells apart the parts of one split)."""
-    return indices[torch.randperm(len(indices), generator=seeded_generator(seed, _SHUFFLE_STREAM, part))]
+    return indices[torch.randperm(len(indices), generator=seeded_generator(seed, SPLIT_SHUFFLE_STREAM, part))]
 
 
 def split_dataset(ds: ImageDataset, first_fraction: float = 0.5, seed: int = 0) -> tuple[ImageDataset, ImageDataset]:

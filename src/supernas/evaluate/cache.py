@@ -20,7 +20,6 @@ from pathlib import Path
 from supernas.errors import SupernasError
 from supernas.spaces.base import Architecture
 
-SCORES_FILE = "scores.sqlite"
 _SCHEMA = """CREATE TABLE IF NOT EXISTS scores (
     context TEXT NOT NULL,
     arch TEXT NOT NULL,

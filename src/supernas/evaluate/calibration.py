@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import nn
 
-from supernas.train.distributed import SINGLE_PROCESS, DistributedContext
+from supernas.runs.distributed import SINGLE_PROCESS, DistributedContext
 
 
 def batch_norms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:

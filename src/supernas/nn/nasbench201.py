@@ -179,15 +179,3 @@ class NasBench201Network(nn.Module):
             x = cell(x, ops) if isinstance(cell, SearchCell) else cell(x)
         x = self.head(x).mean(dim=(2, 3))
         return self.classifier(x)
-
-
-class FixedArchitecture(nn.Module):
-    """A network with ``forward(x, arch)`` bound to one architecture: a standalone ``forward(x)``."""
-
-    def __init__(self, network: nn.Module, arch):
-        super().__init__()
-        self.network = network
-        self.arch = arch
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.network(x, self.arch)

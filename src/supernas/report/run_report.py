@@ -24,19 +24,18 @@ from pathlib import Path
 
 from supernas.config import Config, load_config
 from supernas.errors import SupernasError
-from supernas.evaluate.ranking import RANKING_CSV, RANKING_JSON
 from supernas.evaluate.sbn_diagnostics import diagnose_run
-from supernas.experiment import checkpoint_path
 from supernas.report import figures
-from supernas.search.export import ARCH_FILE
+from supernas.runs.checkpoint import load_checkpoint
+from supernas.runs.experiment import checkpoint_path
+from supernas.runs.files import (ARCH_FILE, HISTORY_CSV, RANKING_CSV, RANKING_JSON, REPORT_HTML, RESULT_JSON, SCORES_CSV,
+                                 SEARCH_DIR, config_file, export_dir, log_file, ranking_dir, report_dir)
 from supernas.search.objectives import Candidate
-from supernas.search.report import COST_LABELS, HISTORY_CSV, RESULT_JSON, plot_front, summarize
+from supernas.search.report import COST_LABELS, plot_front, summarize
 from supernas.spaces import Space, get_space
-from supernas.train.checkpoint import load_checkpoint
 from supernas.train.policy import decay_exponent, decay_factor
 from supernas.utils import atomic_write_bytes, atomic_write_text
 
-REPORT_DIR, REPORT_HTML = "report", "index.html"
 CALR_COMPLEXITIES = 5
 CURVE_POINTS = 400
 
@@ -72,7 +71,7 @@ class RunFiles:
     @cached_property
     def records(self) -> list[dict]:
         """The training records of ``log.jsonl`` (a torn last line of a killed run is skipped)."""
-        path = self.run_dir / "log.jsonl"
+        path = log_file(self.run_dir)
         if not path.is_file():
             return []
         records = []
@@ -86,7 +85,7 @@ class RunFiles:
     @cached_property
     def config(self) -> Config | None:
         """The run's resolved ``config.yaml``, if any."""
-        path = self.run_dir / "config.yaml"
+        path = config_file(self.run_dir)
         return load_config(str(path)) if path.is_file() else None
 
     @cached_property
@@ -107,7 +106,7 @@ def training_figure(run: RunFiles) -> ReportFigure | str:
 
 def ranking_figure(run: RunFiles) -> ReportFigure | str:
     """Supernet accuracy against ground truth, with τ and ρ from ``ranking.json``."""
-    folder = run.run_dir / "ranking"
+    folder = ranking_dir(run.run_dir)
     if not (folder / RANKING_JSON).is_file() or not (folder / RANKING_CSV).is_file():
         return "supernet vs ground truth: no ranking/ranking.json (run 'supernas rank' with a ground-truth table)"
     summary = json.loads((folder / RANKING_JSON).read_text())
@@ -137,10 +136,10 @@ def _candidate(row: dict) -> Candidate:
 
 def search_figures(run: RunFiles) -> list[ReportFigure | str]:
     """The Pareto front of each search in ``search/<algorithm>/``, the exported model starred."""
-    folders = sorted(p.parent for p in (run.run_dir / "search").glob(f"*/{HISTORY_CSV}"))
+    folders = sorted(p.parent for p in (run.run_dir / SEARCH_DIR).glob(f"*/{HISTORY_CSV}"))
     if not folders:
         return ["Pareto front: no search/<algorithm>/history.csv (run 'supernas search')"]
-    export_file = run.run_dir / "export" / ARCH_FILE
+    export_file = export_dir(run.run_dir) / ARCH_FILE
     exported = export_file.read_text().strip() if export_file.is_file() else None
     result_figures: list[ReportFigure | str] = []
     for folder in folders:
@@ -198,10 +197,10 @@ def sbn_figure(run: RunFiles) -> ReportFigure | str:
 
 def paths_figure(run: RunFiles) -> ReportFigure | str:
     """Supernet accuracy of the scored subnets per number of active paths."""
-    folder = run.run_dir / "ranking"
+    folder = ranking_dir(run.run_dir)
     groups: dict[int, list[float]] = {}
-    if (folder / "scores.csv").is_file():
-        with (folder / "scores.csv").open(newline="") as file:
+    if (folder / SCORES_CSV).is_file():
+        with (folder / SCORES_CSV).open(newline="") as file:
             for row in csv.DictReader(file):
                 groups.setdefault(int(row["active_paths"]), []).append(float(row["score"]))
     elif (folder / RANKING_CSV).is_file() and run.space is not None:
@@ -247,7 +246,7 @@ def build_report(run_dir: str | Path) -> ReportResult:
         outcome = section(run)
         for item in outcome if isinstance(outcome, list) else [outcome]:
             (built if isinstance(item, ReportFigure) else notes).append(item)
-    out_dir = run.run_dir / REPORT_DIR
+    out_dir = report_dir(run.run_dir)
     paths = []
     for figure in built:
         path = out_dir / f"{figure.name}.png"

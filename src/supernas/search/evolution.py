@@ -17,16 +17,16 @@ import torch
 from supernas.config import SearchConfig
 from supernas.search.objectives import Candidate, Objectives
 from supernas.spaces.base import Architecture, Space, uniform_index
+from supernas.streams import SEARCH_STREAM
 from supernas.utils import seeded_generator
 
-_SEARCH_STREAM = 21
 TRIES_PER_PROPOSAL = 20
 """How many draws a proposal may take before giving up (all of them repeats or over a limit)."""
 
 
 def search_generator(settings: SearchConfig) -> torch.Generator:
     """The one generator of a search's random choices, seeded by ``settings.seed``."""
-    return seeded_generator(settings.seed, _SEARCH_STREAM)
+    return seeded_generator(settings.seed, SEARCH_STREAM)
 
 
 def propose(draw: Callable[[], Architecture], count: int, objectives: Objectives,

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from supernas.benchmarks.tables import GroundTruth
+from supernas.groundtruth.tables import GroundTruth
 from supernas.errors import SupernasError
 from supernas.evaluate.cache import CachedMeasure, ScoreCache, file_sha256
 from supernas.spaces.base import Architecture, Space

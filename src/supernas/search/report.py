@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
-from supernas.benchmarks.tables import GroundTruth
+from supernas.groundtruth.tables import GroundTruth
 from supernas.errors import SupernasError
+from supernas.runs.files import FRONT_CSV, FRONT_PNG, HISTORY_CSV, RESULT_JSON
 from supernas.search.objectives import Candidate
 from supernas.utils import atomic_write_bytes, atomic_write_text
 
-RESULT_JSON, FRONT_CSV, HISTORY_CSV, FRONT_PNG = "pareto.json", "pareto.csv", "history.csv", "pareto.png"
 COST_LABELS = {"params": "params", "flops": "FLOPs (multiply-adds)", "latency": "latency (ms)"}
 
 

@@ -6,7 +6,7 @@ choices, takes what it had scored from the cache, and ends with the front an uni
 run would have found.
 
 Under ``torchrun`` every rank runs the same (seeded) search and scores each architecture on its
-share of the images (see :mod:`supernas.evaluate.evaluator`); rank 0 writes the report.
+share of the images (see :mod:`supernas.evaluate.scoring`); rank 0 writes the report.
 """
 
 from __future__ import annotations
@@ -18,19 +18,20 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from supernas.benchmarks.tables import GroundTruth
 from supernas.config import Config, SearchConfig, save_config
 from supernas.errors import SupernasError
 from supernas.evaluate.cache import CachedMeasure
-from supernas.evaluate.evaluator import KNOWN_SCORES, ground_truth_for, open_score_cache, score_measure
 from supernas.evaluate.fusion import parse_score_spec
-from supernas.experiment import build_space, load_splits
+from supernas.evaluate.scoring import KNOWN_SCORES, open_score_cache, score_measure
+from supernas.groundtruth.tables import GroundTruth, ground_truth_for
+from supernas.runs.distributed import DistributedContext, distributed_context
+from supernas.runs.experiment import build_space, load_splits
+from supernas.runs.files import config_file, search_dir
 from supernas.search.evolution import evolution_search, random_search
 from supernas.search.nsga2 import nsga2_search
 from supernas.search.objectives import Objectives, ground_truth_accuracy, subnet_latency
-from supernas.search.report import SearchResult, read_best_architecture, summarize, write_search_report
-from supernas.spaces.base import Architecture, Space
-from supernas.train.distributed import DistributedContext, distributed_context
+from supernas.search.report import SearchResult, summarize, write_search_report
+from supernas.spaces.base import Space
 
 ALGORITHMS = {"nsga2": nsga2_search, "evolution": evolution_search, "random": random_search}
 GROUND_TRUTH_OBJECTIVE = "groundtruth"
@@ -87,17 +88,6 @@ def available_ground_truth(config: Config, space: Space) -> GroundTruth | None:
         return None
 
 
-def search_dir(config: Config) -> Path:
-    """Where a run's search with the configured algorithm writes its report."""
-    return Path(config.run_dir) / "search" / config.search.algorithm
-
-
-def chosen_architecture(config: Config, space: Space) -> Architecture:
-    """``export.arch`` when given, else the most accurate architecture of the run's search."""
-    text = config.export.arch or read_best_architecture(search_dir(config))
-    return space.parse(text)
-
-
 @dataclass(frozen=True)
 class SearchRun:
     """A finished search of a run: its result, where its report is, and the ground truth (if any)."""
@@ -108,7 +98,7 @@ class SearchRun:
 
 
 def search_run(config: Config, context: DistributedContext | None = None) -> SearchRun:
-    """Search the run's space as configured and write the report into ``search_dir(config)``.
+    """Search the run's space as configured and write the report into ``RUN_DIR/search/<algorithm>/``.
     Rerunning after an interruption resumes from the score cache."""
     settings = config.search
     check_settings(settings)
@@ -133,8 +123,8 @@ def search_run(config: Config, context: DistributedContext | None = None) -> Sea
     objectives = Objectives(space, accuracy, settings.cost, latency,
                             {"params": settings.max_params, "flops": settings.max_flops})
     result = search_space(space, objectives, settings, accuracy, progress=config.train.progress and context.is_main)
-    out_dir = search_dir(config)
+    out_dir = search_dir(config.run_dir, settings.algorithm)
     if context.is_main:
-        save_config(config, Path(config.run_dir) / "config.yaml")
+        save_config(config, config_file(config.run_dir))
         write_search_report(out_dir, result, {"search": dataclasses.asdict(settings), "accuracy": accuracy.context}, truth)
     return SearchRun(result, out_dir, truth)

@@ -1,48 +1,11 @@
-"""Search spaces, registered by name (``get_space("nasbench201", channels=16)``)."""
+"""Search spaces, registered by name (``get_space("nasbench201", channels=16)``).
 
-from __future__ import annotations
+Importing this package registers the built-in spaces; a new space is one module that subclasses
+:class:`~supernas.spaces.base.Space` and decorates it with :func:`register_space`.
+"""
 
-from typing import Any, Callable
-
-from supernas.errors import SupernasError
+from supernas.spaces import mixpath_s1, mobilenet, nasbench201, nasbench201_multipath  # noqa: F401  (registers the built-in spaces)
 from supernas.spaces.base import Architecture, Space
-
-_REGISTRY: dict[str, Callable[..., Space]] = {}
-
-
-def register_space(name: str) -> Callable[[Callable[..., Space]], Callable[..., Space]]:
-    """Class decorator registering a space builder under ``name``; duplicate names are an error."""
-
-    def decorate(builder: Callable[..., Space]) -> Callable[..., Space]:
-        if name in _REGISTRY:
-            raise ValueError(f"a search space named {name!r} is already registered")
-        _REGISTRY[name] = builder
-        return builder
-
-    return decorate
-
-
-def list_spaces() -> list[str]:
-    """Names of the registered spaces."""
-    return sorted(_REGISTRY)
-
-
-def space_builder(name: str) -> Callable[..., Space]:
-    """The class (or function) registered as ``name``."""
-    if name not in _REGISTRY:
-        raise SupernasError(f"unknown search space {name!r}; known spaces: {', '.join(list_spaces())}")
-    return _REGISTRY[name]
-
-
-def get_space(name: str, **options: Any) -> Space:
-    """The space registered as ``name``, built with ``options``."""
-    builder = space_builder(name)
-    try:
-        return builder(**options)
-    except TypeError as error:
-        raise SupernasError(f"bad options for space {name!r}: {error}") from None
-
-
-from supernas.spaces import mixpath_s1, mobilenet, nasbench201, nasbench201_multipath  # noqa: E402,F401  (registers the built-in spaces)
+from supernas.spaces.registry import get_space, list_spaces, register_space, space_builder
 
 __all__ = ["Architecture", "Space", "get_space", "list_spaces", "register_space", "space_builder"]

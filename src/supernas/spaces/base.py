@@ -48,7 +48,10 @@ class Space(abc.ABC):
     former_defaults: dict[str, Any] = {}
     """Options whose default changed, with the value they used to default to: a run directory
     whose checkpoint was trained with that value, and whose config leaves the option unset,
-    keeps it (see ``supernas.experiment.build_space``)."""
+    keeps it (see ``supernas.runs.experiment.build_space``)."""
+    default_ground_truth: str | None = None
+    """The file name of the ground-truth table ``rank`` and ``search`` use when the run names
+    none (looked for in the data directories), or ``None`` when the space has no such table."""
 
     # -- architectures -------------------------------------------------------------------
     @abc.abstractmethod

@@ -18,14 +18,14 @@ from dataclasses import dataclass
 import torch
 
 from supernas.errors import SupernasError
+from supernas.nn.fixed import FixedArchitecture
 from supernas.nn.mixpath import EXPANSION_RATES
 from supernas.nn.mobilenet import MobileNetNetwork
-from supernas.nn.nasbench201 import FixedArchitecture
 from supernas.nn.shadow_bn import allowed_subsets
-from supernas.spaces import register_space
 from supernas.spaces.base import Space, draw_subset, uniform_index
-from supernas.spaces.mixpath_s1 import (LayerChoice, check_multipath_options, inverted_bottleneck_cost, output_side, parse_layer,
-                                       scaled_width)
+from supernas.spaces.inverted_bottleneck import (LayerChoice, check_multipath_options, inverted_bottleneck_cost, output_side,
+                                                 parse_layer, scaled_width)
+from supernas.spaces.registry import register_space
 
 MOBILENET_KERNELS = (3, 5, 7)
 STEM_WIDTH, FIRST_WIDTH, HEAD_WIDTH = 32, 16, 1280

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from torch import nn
 
 from supernas.errors import SupernasError
-from supernas.nn.nasbench201 import BN_MODES, EDGES, OPS, CandidateOps, FixedArchitecture, NasBench201Network, edge_ops
-from supernas.spaces import register_space
+from supernas.nn.fixed import FixedArchitecture
+from supernas.nn.nasbench201 import BN_MODES, EDGES, OPS, CandidateOps, NasBench201Network, edge_ops
 from supernas.spaces.base import Space
+from supernas.spaces.registry import register_space
 
 _NODE = r"\|((?:[a-z0-9_+]+~[0-9]\|)+)"
 _STRING = re.compile(rf"{_NODE}\+{_NODE}\+{_NODE}")
@@ -95,6 +96,7 @@ class NasBench201Space(Space):
     """
 
     name = "nasbench201"
+    default_ground_truth = "nasbench201.csv"
     edge_choices: tuple[str, ...] = OPS
     """What an edge can be, in gene order."""
 

@@ -22,9 +22,9 @@ from torch import nn
 from supernas.errors import SupernasError
 from supernas.nn.nasbench201 import EDGES, OP_SEPARATOR, PATH_OPS, MultiPathEdge, edge_ops
 from supernas.nn.shadow_bn import SBN_MODES, allowed_subsets
-from supernas.spaces import register_space
 from supernas.spaces.base import draw_subset, uniform_index
 from supernas.spaces.nasbench201 import NasBench201Arch, NasBench201Space, parse_cell
+from supernas.spaces.registry import register_space
 
 
 def multipath_edge_choices(max_paths: int) -> tuple[str, ...]:
@@ -57,6 +57,7 @@ class NasBench201MultiPathSpace(NasBench201Space):
     """
 
     name = "nasbench201-multipath"
+    default_ground_truth = None
 
     def __init__(self, max_paths: int = 2, sbn: str = "linear", channels: int = 16, cells_per_stage: int = 5,
                  bn: str = "running", split_edge: int = 0, num_classes: int = 10, in_channels: int = 3,

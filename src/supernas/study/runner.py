@@ -23,21 +23,20 @@ from pathlib import Path
 
 import torch
 
-from supernas.benchmarks.tables import GroundTruth, default_nasbench201_path, load_ground_truth
 from supernas.config import (Config, StudyConfig, from_dict, load_config, load_study, set_dotted_value, to_dict,
                              with_strategy_defaults)
 from supernas.errors import SupernasError
 from supernas.evaluate.cache import context_key
-from supernas.evaluate.evaluator import rank_run
-from supernas.evaluate.ranking import kendall_tau_within_true_top
+from supernas.groundtruth.ranking import kendall_tau_within_true_top
+from supernas.groundtruth.tables import GroundTruth, default_nasbench201_path, load_ground_truth
+from supernas.rank import rank_run
 from supernas.report.figures import study_summary
+from supernas.runs.checkpoint import AFTER_TRAINING_SECTIONS
+from supernas.runs.files import (STUDY_CELLS, STUDY_LEDGER_DIR, STUDY_RUNS_CSV, STUDY_RUNS_DIR, STUDY_TABLE_CSV,
+                                 STUDY_TABLE_JSON, STUDY_TABLE_MD, STUDY_TABLE_PNG, log_file)
 from supernas.study.table import METRICS, TIMES, aggregate, csv_text, markdown_table
-from supernas.train.checkpoint import AFTER_TRAINING_SECTIONS
 from supernas.train.trainer import train_supernet
 from supernas.utils import atomic_write_bytes, atomic_write_text, reported_write_errors, seeded_generator
-
-CELLS_FILE = "cells.txt"
-LOG_FILE = "log.jsonl"
 
 
 @dataclass(frozen=True)
@@ -105,7 +104,7 @@ def study_runs(study: StudyConfig, path: Path, out: Path, cells: Path, truth: Gr
             config = base_config(study, path)
             apply_overrides(config, overrides or {}, f"variant {variant!r}")
             config.train.seed = seed
-            config.run_dir = str(out / "runs" / str(variant) / f"seed{seed}")
+            config.run_dir = str(out / STUDY_RUNS_DIR / str(variant) / f"seed{seed}")
             rank = config.rank
             rank.archs_file, rank.ground_truth, rank.column, rank.num_images = str(cells), truth.path, truth.column, study.images
             runs.append(StudyRun(str(variant), seed, config))
@@ -133,7 +132,7 @@ def write_cells(study: StudyConfig, truth: GroundTruth, out: Path) -> Path:
     (a study whose sample changed is refused: its finished runs were ranked on other cells)."""
     if study.cells_file:
         return Path(study.cells_file)
-    path = out / CELLS_FILE
+    path = out / STUDY_CELLS
     text = "".join(arch + "\n" for arch in sample_cells(truth, study.cells, study.cell_seed))
     if path.is_file() and path.read_text() != text:
         raise SupernasError(f"{path} holds another cell sample than the study asks for (cells, cell_seed or the "
@@ -174,7 +173,7 @@ class Ledger:
 
 def log_records(run_dir: str) -> list[dict]:
     """The run's ``log.jsonl`` records (none before it has logged)."""
-    path = Path(run_dir) / LOG_FILE
+    path = log_file(run_dir)
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
 
 
@@ -248,12 +247,12 @@ def write_tables(out: Path, rows: list[dict], table: list[dict], baseline: dict)
     """``table.md``, ``table.csv`` (aggregated), ``runs.csv`` (per run), ``table.json`` and ``table.png``."""
     aggregated_columns = ["variant", "score", "seeds"] + [f"{n}_{s}" for n in (*METRICS, *TIMES) for s in ("mean", "std")]
     run_columns = ["variant", "seed", "score", *METRICS, *TIMES]
-    atomic_write_text(out / "table.md", markdown_table(table, baseline))
-    atomic_write_text(out / "table.csv", csv_text(table, aggregated_columns))
-    atomic_write_text(out / "runs.csv", csv_text(rows, run_columns))
+    atomic_write_text(out / STUDY_TABLE_MD, markdown_table(table, baseline))
+    atomic_write_text(out / STUDY_TABLE_CSV, csv_text(table, aggregated_columns))
+    atomic_write_text(out / STUDY_RUNS_CSV, csv_text(rows, run_columns))
     summary = {"table": table, "runs": [{c: row[c] for c in run_columns} for row in rows], "params_baseline": baseline}
-    atomic_write_text(out / "table.json", json.dumps(without_nan(summary), indent=2, allow_nan=False) + "\n")
-    atomic_write_bytes(out / "table.png", study_summary(table, rows, baseline.get("kendall_tau")))
+    atomic_write_text(out / STUDY_TABLE_JSON, json.dumps(without_nan(summary), indent=2, allow_nan=False) + "\n")
+    atomic_write_bytes(out / STUDY_TABLE_PNG, study_summary(table, rows, baseline.get("kendall_tau")))
 
 
 def run_study(path: str | Path, report: Callable[[str], None] | None = None) -> StudyResult:
@@ -268,7 +267,7 @@ def run_study(path: str | Path, report: Callable[[str], None] | None = None) -> 
     trained = ranked = 0
     rows: list[dict] = []
     for run in runs:
-        ledger = Ledger(out / "ledger" / f"{run.name}.jsonl")
+        ledger = Ledger(out / STUDY_LEDGER_DIR / f"{run.name}.jsonl")
         did_train, scored = complete_run(run, study.scores, ledger, truth, report)
         trained, ranked = trained + did_train, ranked + scored
         rows.extend(run_rows(run, study.scores, ledger))

@@ -16,10 +16,10 @@ import copy
 import json
 import math
 import tempfile
-from pathlib import Path
 
 from supernas.config import Config
 from supernas.errors import SupernasError
+from supernas.runs.files import log_file
 from supernas.train.trainer import train_supernet
 
 MAX_BUDGET_STEPS = 100_000
@@ -68,7 +68,7 @@ def probe_step_seconds(config: Config, clock: str = "cpu", warmup_steps: int = 3
         probe.train.steps = warmup_steps + timed_steps
         probe.train.log_every, probe.train.checkpoint_every, probe.train.progress = 1, probe.train.steps, False
         train_supernet(probe)
-        records = [json.loads(line) for line in (Path(scratch) / "log.jsonl").read_text().splitlines()]
+        records = [json.loads(line) for line in log_file(scratch).read_text().splitlines()]
     return seconds_per_step(records, clock, warmup_steps)
 
 

@@ -12,9 +12,9 @@ import torch
 
 from supernas.errors import SupernasError
 from supernas.spaces.base import Architecture, Space, uniform_index
+from supernas.streams import SAMPLER_STREAM
 from supernas.utils import seeded_generator
 
-_SAMPLER_STREAM = 1
 
 
 class UniformSampler:
@@ -25,7 +25,7 @@ class UniformSampler:
 
     def sample(self, step: int) -> list[Architecture]:
         """The architectures trained at ``step`` (a list of one)."""
-        return [self.space.sample_uniform_genes(seeded_generator(self.seed, _SAMPLER_STREAM, step))]
+        return [self.space.sample_uniform_genes(seeded_generator(self.seed, SAMPLER_STREAM, step))]
 
 
 class MixPathSampler(UniformSampler):
@@ -33,7 +33,7 @@ class MixPathSampler(UniformSampler):
     multi-path spaces, per layer ``m'`` uniform in 1..m, then ``m'`` distinct paths)."""
 
     def sample(self, step: int) -> list[Architecture]:
-        return [self.space.sample(seeded_generator(self.seed, _SAMPLER_STREAM, step))]
+        return [self.space.sample(seeded_generator(self.seed, SAMPLER_STREAM, step))]
 
 
 class FairSampler:
@@ -61,7 +61,7 @@ class FairSampler:
 
     def sample(self, step: int) -> list[Architecture]:
         """The n architectures of ``step``; column ``i`` of their genes is a permutation (or shared)."""
-        generator = seeded_generator(self.seed, _SAMPLER_STREAM, step)
+        generator = seeded_generator(self.seed, SAMPLER_STREAM, step)
         columns = [self.gene_column(gene, generator) for gene in range(len(self.space.gene_choices))]
         return [self.space.decode([column[j] for column in columns]) for j in range(self.num_archs)]
 

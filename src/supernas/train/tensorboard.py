@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from supernas.errors import SupernasError
-
-TENSORBOARD_DIR = "tensorboard"
+from supernas.runs.files import TENSORBOARD_DIR
 
 
 class TensorBoardLog:

@@ -7,7 +7,7 @@ losses weighted by the policy) -> clip -> policy step (learning rate, momentum g
 
 Under ``torchrun`` every rank samples the same architectures (the samplers are functions of
 (seed, step)), runs its share of the step's global batch as micro-batches
-(:func:`~supernas.train.distributed.micro_batch_slices`), and the gradients that exist are
+(:func:`~supernas.runs.distributed.micro_batch_slices`), and the gradients that exist are
 summed over ranks before clipping and the policy step, so every rank holds the same weights and
 momentum groups. Rank 0 alone logs and writes checkpoints; every rank reads them, whatever the
 number of ranks that wrote them.
@@ -27,9 +27,10 @@ from tqdm import tqdm
 
 from supernas.config import Config, save_config, to_dict, with_strategy_defaults
 from supernas.errors import SupernasError
-from supernas.experiment import build_space, build_supernet, checkpoint_path, load_splits, train_loader
-from supernas.train.checkpoint import check_compatible, load_resumable_checkpoint, save_checkpoint
-from supernas.train.distributed import DistributedContext, distributed_context, micro_batch_slices
+from supernas.runs.experiment import build_space, build_supernet, checkpoint_path, load_splits, train_loader
+from supernas.runs.checkpoint import check_compatible, load_resumable_checkpoint, save_checkpoint
+from supernas.runs.distributed import DistributedContext, distributed_context, micro_batch_slices
+from supernas.runs.files import config_file, log_file
 from supernas.train.policy import OptimisationPolicy, make_optimizer
 from supernas.train.precision import autocast, set_cudnn_benchmark, to_memory_format
 from supernas.train.samplers import make_sampler
@@ -135,8 +136,8 @@ def train_supernet(config: Config, context: DistributedContext | None = None) ->
     context.check_same(start, f"the step to resume from (is {ckpt} on a filesystem every node sees?)")
     context.broadcast_module(model)
     if context.is_main:
-        with reported_write_errors(run_dir / "config.yaml"):
-            save_config(config, run_dir / "config.yaml")
+        with reported_write_errors(config_file(run_dir)):
+            save_config(config, config_file(run_dir))
 
     def checkpoint(step: int) -> None:
         context.average_buffers(model)
@@ -193,7 +194,7 @@ def train_supernet(config: Config, context: DistributedContext | None = None) ->
                       "elapsed": now - started, "cpu_seconds": time.process_time() - cpu_started,
                       "complexity": space.complexity(archs[0], config.train.calr_measure)}
             if context.is_main:
-                append_jsonl(run_dir / "log.jsonl", record)
+                append_jsonl(log_file(run_dir), record)
             if board is not None:
                 board.write(record)
             progress.set_postfix(loss=f"{last_loss:.3f}", acc=f"{record['train_acc']:.1f}")

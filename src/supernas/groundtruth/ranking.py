@@ -20,12 +20,11 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from supernas.benchmarks.tables import GroundTruth
+from supernas.groundtruth.tables import GroundTruth
 from supernas.errors import SupernasError
+from supernas.runs.files import RANKING_CSV, RANKING_JSON
 from supernas.utils import atomic_write_text
 
-RANKING_JSON = "ranking.json"
-RANKING_CSV = "ranking.csv"
 
 
 @dataclass(frozen=True)

@@ -5,18 +5,22 @@ cifar100_test_acc, imagenet16_test_acc``) is one such table; tables written for 
 may carry any further columns (per-seed accuracies, FLOPs, a recipe name). A
 :class:`GroundTruth` holds one chosen numeric column, keyed by the canonical architecture
 string; the names of all columns are kept so callers can pick another.
+
+Tables are found in the same data directories as datasets; a run's table is ``rank.ground_truth``
+or its space's default (``Space.default_ground_truth``).
 """
 
 from __future__ import annotations
 
 import csv
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import supernas
+from supernas.config import Config
+from supernas.data.paths import data_dirs
 from supernas.errors import SupernasError
+from supernas.spaces.base import Architecture, Space
 
 ARCH_COLUMN = "arch"
 NASBENCH201_FILE = "nasbench201.csv"
@@ -101,25 +105,47 @@ def load_ground_truth(path: str | Path, column: str) -> GroundTruth:
     return GroundTruth(path=str(path), column=column, values=values, columns=header)
 
 
-def _nasbench201_candidates() -> list[Path]:
-    """Where ``nasbench201.csv`` is looked for, first match wins."""
-    repo_root = Path(supernas.__file__).resolve().parents[2]
-    cwd = Path.cwd()
-    folders = [
-        cwd / ".data",
-        repo_root / ".data",
-        repo_root.parent / "shared" / "data",
-        cwd.parent / "shared" / "data",
-    ]
-    if os.environ.get("SUPERNAS_DATA"):
-        folders.insert(0, Path(os.environ["SUPERNAS_DATA"]))
-    return [folder / NASBENCH201_FILE for folder in folders]
+def find_table(name: str) -> Path | None:
+    """The first existing file called ``name`` in the data directories
+    (:func:`~supernas.data.paths.data_dirs`), or ``None``."""
+    return next((folder / name for folder in data_dirs() if (folder / name).is_file()), None)
 
 
 def default_nasbench201_path() -> Path | None:
-    """The first existing ``nasbench201.csv`` among the usual places, or ``None``.
+    """Where ``nasbench201.csv`` is: the first of the data directories holding it, or ``None``."""
+    return find_table(NASBENCH201_FILE)
 
-    Looked for in ``$SUPERNAS_DATA``, ``<cwd>/.data``, ``<repo root>/.data``,
-    ``<repo root>/../shared/data`` and ``<cwd>/../shared/data``, in that order.
-    """
-    return next((path for path in _nasbench201_candidates() if path.is_file()), None)
+
+def has_ground_truth(config: Config, space: Space) -> bool:
+    """Whether ``rank.ground_truth`` names a table or the space has a default one
+    (``Space.default_ground_truth``)."""
+    return config.rank.ground_truth is not None or space.default_ground_truth is not None
+
+
+def ground_truth_for(config: Config, space: Space) -> GroundTruth:
+    """The run's ground-truth table: ``rank.ground_truth`` when given, else the space's default
+    table found in the data directories; column ``rank.column``."""
+    if not has_ground_truth(config, space):
+        raise SupernasError(f"no ground-truth table for space {space.name!r}; pass --rank.ground_truth FILE")
+    path = config.rank.ground_truth
+    if path is None:
+        path = find_table(space.default_ground_truth)
+        if path is None:
+            raise SupernasError(f"{space.default_ground_truth} not found; pass --rank.ground_truth PATH "
+                                "(it ships in shared/data)")
+    return load_ground_truth(path, config.rank.column)
+
+
+def read_architectures(space: Space, path: str | Path) -> list[Architecture]:
+    """Architectures listed one per line in ``path`` (blank lines and ``#`` comments skipped),
+    or, for a ``.csv`` file, the ``arch`` column of a ground-truth table."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError as error:
+        raise SupernasError(f"cannot read architecture file {path}: {error.strerror}") from None
+    if Path(path).suffix == ".csv":
+        table = list(csv.DictReader(lines))
+        if not table or ARCH_COLUMN not in table[0]:
+            raise SupernasError(f"{path} has no {ARCH_COLUMN!r} column to read architectures from")
+        lines = [row[ARCH_COLUMN] for row in table]
+    return [space.parse(line) for line in lines if line.strip() and not line.lstrip().startswith("#")]

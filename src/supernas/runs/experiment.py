@@ -1,4 +1,5 @@
-"""What a run is built from: its data splits, its search space, its model, its run directory."""
+"""What a run is built from: its data splits and batches, its search space, its supernet, and the
+trained supernet of its checkpoint."""
 
 from __future__ import annotations
 
@@ -9,33 +10,45 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from supernas.config import Config
+from supernas.config import Config, DataConfig, to_dict
 from supernas.data import AugmentConfig, DeviceLoader, ImageDataset, load_dataset, split_dataset
 from supernas.data.imagefolder import FolderImages, StreamingLoader
 from supernas.errors import SupernasError
 from supernas.nn.fewshot import FewShotSupernet, InheritingFewShotSupernet
+from supernas.runs.checkpoint import check_compatible, load_checkpoint, load_resumable_checkpoint
+from supernas.runs.files import checkpoint_file
 from supernas.spaces import Space, get_space, space_builder
-from supernas.train.checkpoint import load_resumable_checkpoint
+
+
+def load_full_split(config: Config, train: bool) -> ImageDataset | FolderImages:
+    """The whole training (or test) split of the configured dataset, as training reads it: an
+    ImageFolder split stays files decoded at ``data.image_size`` by ``data.workers`` processes."""
+    data = config.data
+    return load_dataset(data.dataset, data.root, train=train, synthetic_size=data.synthetic_size,
+                        image_size=data.image_size, workers=data.workers)
 
 
 def load_splits(config: Config) -> tuple[ImageDataset, ImageDataset]:
     """The supernet-training split and the held-out split of the dataset's training set."""
-    data = config.data
-    full = load_dataset(data.dataset, data.root, train=True, synthetic_size=data.synthetic_size,
-                        image_size=data.image_size, workers=data.workers)
-    return split_dataset(full, data.train_fraction, data.split_seed)
+    return split_dataset(load_full_split(config, train=True), config.data.train_fraction, config.data.split_seed)
+
+
+def batch_loader(data: DataConfig, dataset: ImageDataset | FolderImages, batch_size: int, seed: int, device: torch.device,
+                 channels_last: bool = False) -> DeviceLoader | StreamingLoader:
+    """Augmented training batches of ``dataset``, a pure function of (``seed``, step): the whole
+    split on the device (DeviceLoader), or streamed from image files by ``data.workers``
+    DataLoader workers (ImageFolder datasets)."""
+    if isinstance(dataset, FolderImages):
+        return StreamingLoader(dataset, batch_size, seed=seed, flip=data.flip, device=device, workers=data.workers,
+                               channels_last=channels_last)
+    augment = AugmentConfig(crop_padding=data.crop_padding, flip=data.flip, cutout=data.cutout)
+    return DeviceLoader(dataset, batch_size, seed=seed, augment=augment, device=device, channels_last=channels_last)
 
 
 def train_loader(config: Config, dataset: ImageDataset | FolderImages, device: torch.device) -> DeviceLoader | StreamingLoader:
-    """The training batches of a run: the whole split on the device (DeviceLoader), or
-    streamed from image files by DataLoader workers (ImageFolder datasets)."""
-    data = config.data
-    if isinstance(dataset, FolderImages):
-        return StreamingLoader(dataset, data.batch_size, seed=config.train.seed, flip=data.flip, device=device,
-                               workers=data.workers, channels_last=config.train.channels_last)
-    augment = AugmentConfig(crop_padding=data.crop_padding, flip=data.flip, cutout=data.cutout)
-    return DeviceLoader(dataset, data.batch_size, seed=config.train.seed, augment=augment, device=device,
-                        channels_last=config.train.channels_last)
+    """The supernet-training batches of a run (:func:`batch_loader` with the ``data`` and ``train`` settings)."""
+    return batch_loader(config.data, dataset, config.data.batch_size, config.train.seed, device,
+                        config.train.channels_last)
 
 
 def build_space(config: Config, dataset: ImageDataset) -> Space:
@@ -83,4 +96,16 @@ def build_supernet(config: Config, space: Space) -> nn.Module:
 
 def checkpoint_path(config: Config) -> Path:
     """Where a run keeps its latest checkpoint."""
-    return Path(config.run_dir) / "checkpoints" / "last.pt"
+    return checkpoint_file(config.run_dir)
+
+
+def load_trained_supernet(config: Config, space: Space, device: torch.device) -> torch.nn.Module:
+    """The supernet of the run's last checkpoint, checked against ``config`` and ``space``."""
+    path = checkpoint_path(config)
+    if not path.exists():
+        raise SupernasError(f"no checkpoint in {config.run_dir}; run 'supernas train' with this run_dir first")
+    state = load_checkpoint(path)
+    check_compatible(state, space.describe(), to_dict(config), path)
+    model = build_supernet(config, space)
+    model.load_state_dict(state["model"])
+    return model.to(device)

@@ -36,17 +36,18 @@ from supernas.config import Config, from_dict, to_dict
 from supernas.data import AugmentConfig, DeviceLoader, ImageDataset, load_dataset, take_subset
 from supernas.errors import SupernasError
 from supernas.evaluate.cache import ScoreCache, context_key
-from supernas.evaluate.ranking import ranking_metrics
-from supernas.experiment import build_space
+from supernas.evaluate.scoring import standalone_accuracy
+from supernas.groundtruth.ranking import ranking_metrics
+from supernas.runs.experiment import build_space
+from supernas.runs.files import GROUNDTRUTH_RESULTS, LOG_FILE, groundtruth_table
 from supernas.spaces.base import Architecture, Space
+from supernas.streams import GROUNDTRUTH_POOL_STREAM
 from supernas.train.policy import make_optimizer
-from supernas.train.retrain import fit_standalone, retrain_policy, standalone_accuracy
+from supernas.train.standalone import fit_standalone, retrain_policy
 from supernas.train.trainer import append_jsonl
 from supernas.utils import atomic_write_text, resolve_device, retain_freed_memory, seeded_generator
 
 MEAN_COLUMN = "test_acc"
-RESULTS_FILE = "results.sqlite"
-_POOL_STREAM = 0x6754
 
 
 def seed_column(seed: int) -> str:
@@ -66,7 +67,7 @@ def stratified_sample(space: Space, count: int, seed: int, measure: str = "flops
         raise SupernasError(f"groundtruth needs num_archs >= 1 and pool >= 1, got {count} and {pool}")
     if measure not in ("flops", "params"):
         raise SupernasError(f"unknown complexity measure {measure!r}; expected flops or params")
-    generator = seeded_generator(seed, _POOL_STREAM)
+    generator = seeded_generator(seed, GROUNDTRUTH_POOL_STREAM)
     candidates: dict[str, Architecture] = {}
     for _ in range(count * pool):
         arch = space.sample(generator)
@@ -275,7 +276,7 @@ class GroundTruthResult:
 
 def table_path(config: Config) -> Path:
     """Where the table goes: ``groundtruth.table`` or ``RUN_DIR/groundtruth/table.csv``."""
-    return Path(config.groundtruth.table or Path(config.run_dir) / "groundtruth" / "table.csv")
+    return Path(config.groundtruth.table or groundtruth_table(config.run_dir))
 
 
 def groundtruth_run(config: Config) -> GroundTruthResult:
@@ -292,7 +293,7 @@ def groundtruth_run(config: Config) -> GroundTruthResult:
     hash_text = recipe_hash(values)
     archs = stratified_sample(space, truth.num_archs, truth.arch_seed, truth.measure, truth.pool)
     path = table_path(config)
-    store = ScoreCache(path.parent / RESULTS_FILE)
+    store = ScoreCache(path.parent / GROUNDTRUTH_RESULTS)
     rows: dict[str, dict[int, float]] = {}
     for seed in range(truth.seeds):
         found = store.lookup({"recipe": hash_text, "seed": seed}, [str(a) for a in archs])
@@ -309,7 +310,7 @@ def groundtruth_run(config: Config) -> GroundTruthResult:
         store.store({"recipe": hash_text, "seed": result.job.seed}, result.job.arch, result.accuracy)
         rows.setdefault(result.job.arch, {})[result.job.seed] = result.accuracy
         atomic_write_text(path, table_text(space, archs, rows, truth.seeds, hash_text))
-        append_jsonl(path.parent / "log.jsonl", {"arch": result.job.arch, "seed": result.job.seed,
+        append_jsonl(path.parent / LOG_FILE, {"arch": result.job.arch, "seed": result.job.seed,
                                                  "test_acc": result.accuracy, "seconds": result.seconds,
                                                  "device": result.device, "recipe": hash_text})
         progress.update()

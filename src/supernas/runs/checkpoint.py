@@ -20,6 +20,7 @@ import torch
 
 from supernas.config import Config, TrainConfig, effective_grad_clip, to_dict
 from supernas.errors import SupernasError
+from supernas.runs.files import PREVIOUS_CHECKPOINT
 from supernas.utils import atomic_write_bytes, reported_write_errors
 
 FORMAT = "supernas-checkpoint-v2"
@@ -36,8 +37,7 @@ AFTER_TRAINING_SECTIONS = {"rank", "search", "export", "retrain", "groundtruth"}
 
 def previous_checkpoint_path(path: str | Path) -> Path:
     """Where the checkpoint replaced by a newer one at ``path`` is kept: ``prev.pt`` beside it."""
-    path = Path(path)
-    return path.with_name("prev" + path.suffix)
+    return Path(path).with_name(PREVIOUS_CHECKPOINT)
 
 
 def save_checkpoint(path: str | Path, state: dict) -> None:

@@ -23,15 +23,15 @@ from torch import nn
 from supernas.config import Config
 from supernas.errors import SupernasError
 from supernas.evaluate.calibration import calibrate_batchnorm
-from supernas.evaluate.evaluator import calibration_batches, load_trained_supernet
-from supernas.experiment import build_space, checkpoint_path, load_splits
-from supernas.search.runner import chosen_architecture
+from supernas.evaluate.scoring import calibration_batches
+from supernas.runs.experiment import build_space, checkpoint_path, load_splits, load_trained_supernet
+from supernas.runs.files import ARCH_FILE, ONNX_FILE, SUBNET_FILE, export_dir
 from supernas.spaces import get_space
 from supernas.spaces.base import Architecture, Space
+from supernas.subnet.choice import chosen_architecture
 from supernas.utils import atomic_write_bytes, atomic_write_text, resolve_device
 
 SUBNET_FORMAT = "supernas-subnet-v1"
-SUBNET_FILE, ONNX_FILE, ARCH_FILE = "subnet.pt", "model.onnx", "arch.txt"
 
 
 def supernet_name(subnet_name: str, supernet_state: dict) -> str | None:
@@ -184,11 +184,6 @@ class ExportResult:
     onnx: str
 
 
-def export_folder(config: Config) -> Path:
-    """Where a run's exported model goes."""
-    return Path(config.run_dir) / "export"
-
-
 def write_onnx(model: nn.Module, out_dir: Path, example: torch.Tensor) -> str:
     """Export ``model.onnx`` into ``out_dir`` and check it with onnxruntime; a note of what happened."""
     path = out_dir / ONNX_FILE
@@ -215,7 +210,7 @@ def export_run(config: Config) -> ExportResult:
     state = load_trained_supernet(config, space, device).state_dict() if inherited else None
     calibration = calibration_batches(train_split, config, device) if inherited else None
     model = export_subnet(space, arch, state, calibration).cpu()
-    out_dir = export_folder(config)
+    out_dir = export_dir(config.run_dir)
     save_subnet(out_dir / SUBNET_FILE, model, space, arch)
     atomic_write_text(out_dir / ARCH_FILE, f"{arch}\n")
     example = torch.zeros(2, train_split.in_channels, train_split.image_size, train_split.image_size)

@@ -1,43 +1,35 @@
-"""Scoring subnets of a trained supernet on held-out images, and ranking them against ground truth.
+"""Scores of architectures, by name, each cached: the supernet's held-out accuracy or loss
+(optionally after BN calibration), zero-cost scores of the untrained subnet, and fused rank
+aggregates of those. ``rank``, ``search`` and the studies all get their scores here.
 
 In a process group (``torchrun``) every rank scores every architecture on its share of the
 batches: calibration statistics and correct counts are added up over ranks, so each rank gets
-the score one process would compute. Rank 0 alone reads and writes the score cache and the
-result files; the other ranks follow its cache lookups so that all score the same architectures.
+the score one process would compute. Rank 0 alone reads and writes the score cache; the other
+ranks follow its cache lookups so that all score the same architectures.
 """
 
 from __future__ import annotations
 
-import csv
 import functools
-import io
-import json
-import statistics
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-import dataclasses
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
-from supernas.benchmarks.tables import ARCH_COLUMN, GroundTruth, default_nasbench201_path, load_ground_truth
-from supernas.config import Config, to_dict
+from supernas.config import Config
 from supernas.data import DeviceLoader, ImageDataset, take_subset
 from supernas.errors import SupernasError
-from supernas.evaluate.cache import SCORES_FILE, CachedMeasure, ScoreCache, file_sha256, shared_measures
+from supernas.evaluate.cache import CachedMeasure, ScoreCache, file_sha256, shared_measures
 from supernas.evaluate.calibration import calibrate_batchnorm
 from supernas.evaluate.fusion import fuse, parse_score_spec, score_label
-from supernas.evaluate.ranking import RankingMetrics, compare_to_ground_truth, ranking_metrics, write_ranking
 from supernas.evaluate.zero_cost import ZERO_COST_SCORES, ProxySettings, zero_cost_measures
-from supernas.experiment import build_space, build_supernet, checkpoint_path, load_splits
+from supernas.runs.distributed import SINGLE_PROCESS, DistributedContext
+from supernas.runs.experiment import checkpoint_path, load_trained_supernet
+from supernas.runs.files import scores_file
 from supernas.spaces.base import Architecture, Space
-from supernas.train.checkpoint import check_compatible, load_checkpoint
-from supernas.train.distributed import SINGLE_PROCESS, DistributedContext, distributed_context
-from supernas.utils import atomic_write_text, seeded_generator
+from supernas.streams import ARCH_STREAM
+from supernas.utils import seeded_generator
 
-_ARCH_STREAM = 2
 SUPERNET_SCORES = ("supernet", "supernet_loss")
 """Scores of the run's trained supernet: held-out top-1 accuracy (%) and negated held-out cross-entropy."""
 KNOWN_SCORES = SUPERNET_SCORES + ZERO_COST_SCORES
@@ -85,6 +77,13 @@ def top1_accuracy(forward: Callable[[torch.Tensor], torch.Tensor], batches: Iter
     return correct * 100.0 / total
 
 
+def standalone_accuracy(model: torch.nn.Module, test_set: ImageDataset, device: torch.device, batch_size: int = 500) -> float:
+    """Top-1 accuracy (%) of a standalone ``model`` in eval mode on every image of ``test_set``
+    (an ImageFolder split is decoded as evaluation crops first)."""
+    model.eval()
+    return top1_accuracy(model, DeviceLoader(test_set, batch_size, device=device).batches_in_order())
+
+
 @torch.no_grad()
 def supernet_scores(model: torch.nn.Module, arch: Architecture, data: ScoringData,
                     context: DistributedContext = SINGLE_PROCESS) -> dict[str, float]:
@@ -115,7 +114,7 @@ def score_architecture(model: torch.nn.Module, arch: Architecture, data: Scoring
 
 def sample_architectures(space: Space, count: int, seed: int) -> list[Architecture]:
     """``count`` distinct architectures drawn uniformly with ``seed`` (the same seed gives the same list)."""
-    generator = seeded_generator(seed, _ARCH_STREAM)
+    generator = seeded_generator(seed, ARCH_STREAM)
     chosen: dict[str, Architecture] = {}
     if count > space.size:
         raise SupernasError(f"cannot sample {count} distinct architectures from a space of {space.size}")
@@ -123,50 +122,6 @@ def sample_architectures(space: Space, count: int, seed: int) -> list[Architectu
         arch = space.sample(generator)
         chosen.setdefault(str(arch), arch)
     return list(chosen.values())
-
-
-def read_architectures(space: Space, path: str | Path) -> list[Architecture]:
-    """Architectures listed one per line in ``path`` (blank lines and ``#`` comments skipped),
-    or, for a ``.csv`` file, the ``arch`` column of a ground-truth table."""
-    try:
-        lines = Path(path).read_text().splitlines()
-    except OSError as error:
-        raise SupernasError(f"cannot read architecture file {path}: {error.strerror}") from None
-    if Path(path).suffix == ".csv":
-        table = list(csv.DictReader(lines))
-        if not table or ARCH_COLUMN not in table[0]:
-            raise SupernasError(f"{path} has no {ARCH_COLUMN!r} column to read architectures from")
-        lines = [row[ARCH_COLUMN] for row in table]
-    return [space.parse(line) for line in lines if line.strip() and not line.lstrip().startswith("#")]
-
-
-def has_ground_truth(config: Config, space: Space) -> bool:
-    """Whether ``rank.ground_truth`` names a table or the space has a default one (NAS-Bench-201's)."""
-    return config.rank.ground_truth is not None or space.name == "nasbench201"
-
-
-def ground_truth_for(config: Config, space: Space) -> GroundTruth:
-    """The configured ground-truth table, defaulting to NAS-Bench-201's for that space."""
-    if not has_ground_truth(config, space):
-        raise SupernasError(f"no ground-truth table for space {space.name!r}; pass --rank.ground_truth FILE")
-    path = config.rank.ground_truth
-    if path is None:
-        path = default_nasbench201_path()
-        if path is None:
-            raise SupernasError("nasbench201.csv not found; pass --rank.ground_truth PATH (it ships in shared/data)")
-    return load_ground_truth(path, config.rank.column)
-
-
-def load_trained_supernet(config: Config, space: Space, device: torch.device) -> torch.nn.Module:
-    """The supernet of the run's last checkpoint, checked against ``config`` and ``space``."""
-    path = checkpoint_path(config)
-    if not path.exists():
-        raise SupernasError(f"no checkpoint in {config.run_dir}; run 'supernas train' with this run_dir first")
-    state = load_checkpoint(path)
-    check_compatible(state, space.describe(), to_dict(config), path)
-    model = build_supernet(config, space)
-    model.load_state_dict(state["model"])
-    return model.to(device)
 
 
 class RankZeroCache:
@@ -197,8 +152,8 @@ def open_score_cache(config: Config, context: DistributedContext = SINGLE_PROCES
     """The run's persistent score cache, ``RUN_DIR/scores.sqlite`` (read and written by rank 0
     of a process group only)."""
     if not context.is_distributed:
-        return ScoreCache(Path(config.run_dir) / SCORES_FILE)
-    return RankZeroCache(ScoreCache(Path(config.run_dir) / SCORES_FILE) if context.is_main else None, context)
+        return ScoreCache(scores_file(config.run_dir))
+    return RankZeroCache(ScoreCache(scores_file(config.run_dir)) if context.is_main else None, context)
 
 
 def data_split_context(config: Config) -> dict:
@@ -293,102 +248,3 @@ def score_measure(config: Config, space: Space, splits: tuple[ImageDataset, Imag
     return score_label(weights), fused_measure(weights, measures, reference, cache, config.rank.arch_seed)
 
 
-def score_summary(values: Sequence[float]) -> dict[str, float]:
-    """Count, mean, standard deviation (population), min, median and max of ``values``."""
-    return {"count": len(values), "mean": statistics.fmean(values), "std": statistics.pstdev(values),
-            "min": min(values), "median": statistics.median(values), "max": max(values)}
-
-
-def accuracy_by_paths(space: Space, archs: Sequence[Architecture], scores: Mapping[str, float]) -> dict[int, dict[str, float]]:
-    """:func:`score_summary` of the scores of ``archs`` per number of active paths
-    (``space.active_paths``), fewest paths first."""
-    groups: dict[int, list[float]] = {}
-    for arch in archs:
-        groups.setdefault(space.active_paths(arch), []).append(scores[str(arch)])
-    return {paths: score_summary(values) for paths, values in sorted(groups.items())}
-
-
-def write_scores(out_dir: str | Path, space: Space, archs: Sequence[Architecture], scores: Mapping[str, float],
-                 summary: Mapping[str, object]) -> None:
-    """Scores without ground truth: ``scores.csv`` (arch, score, active_paths, params, flops; one
-    row per architecture, in scoring order) and ``scores.json`` (``summary``), each atomically."""
-    table = io.StringIO()
-    writer = csv.writer(table, lineterminator="\n")
-    writer.writerow(["arch", "score", "active_paths", "params", "flops"])
-    writer.writerows([str(a), scores[str(a)], space.active_paths(a), space.complexity(a, "params"),
-                      space.complexity(a, "flops")] for a in archs)
-    atomic_write_text(Path(out_dir) / "scores.csv", table.getvalue())
-    atomic_write_text(Path(out_dir) / "scores.json", json.dumps(summary, indent=2, default=str) + "\n")
-
-
-@dataclass(frozen=True)
-class RankResult:
-    """Ranking metrics of a run's score (named ``label``), with the parameter-count baseline on
-    the same architectures (both ``None`` without ground truth), the metrics of each component
-    of a fused score, and the scores per number of active paths."""
-
-    metrics: RankingMetrics | None
-    params_metrics: RankingMetrics | None
-    scores: dict[str, float]
-    score_seconds: float
-    out_dir: str
-    by_paths: dict[int, dict[str, float]]
-    label: str = "supernet"
-    component_metrics: dict[str, RankingMetrics] = dataclasses.field(default_factory=dict)
-
-
-def rank_scores(config: Config, space: Space, splits: tuple[ImageDataset, ImageDataset], archs: Sequence[Architecture],
-                context: DistributedContext) -> tuple[str, dict[str, float], dict[str, dict[str, float]], dict]:
-    """Score ``archs`` with ``rank.score``: its label, the score of each architecture, each
-    component's scores (a fused score is ranked against ``archs`` themselves), and what the
-    scores depend on (their cache contexts)."""
-    weights = parse_score_spec(config.rank.score, KNOWN_SCORES)
-    measures = score_measures(config, space, splits, context.device, open_score_cache(config, context), list(weights),
-                              context)
-    names = [str(arch) for arch in archs]
-    columns: dict[str, dict[str, float]] = {name: {} for name in weights}
-    for arch, key in zip(tqdm(archs, desc="score", unit="arch", dynamic_ncols=True,
-                              disable=not (config.train.progress and context.is_main)), names):
-        for name in weights:
-            columns[name][key] = measures[name]([arch])[0]
-    contexts = {name: measure.context for name, measure in measures.items()}
-    if len(weights) == 1:
-        return score_label(weights), columns[next(iter(weights))], {}, contexts
-    fused = fuse({name: [column[key] for key in names] for name, column in columns.items()}, weights)
-    return score_label(weights), dict(zip(names, fused.tolist())), columns, contexts
-
-
-def rank_run(config: Config, context: DistributedContext | None = None) -> RankResult:
-    """Score architectures with the run's supernet and compare them with ground truth; without
-    ground truth for the space, write the scores (``scores.csv``, ``scores.json``) only. Under
-    torchrun every rank scores on its share of the images and rank 0 writes the files."""
-    context = context or distributed_context(config.data.device)
-    device = context.device
-    train_split, heldout = load_splits(config)
-    space = build_space(config, train_split)
-    truth = ground_truth_for(config, space) if has_ground_truth(config, space) else None
-    archs = (read_architectures(space, config.rank.archs_file) if config.rank.archs_file
-             else sample_architectures(space, config.rank.num_archs, config.rank.arch_seed))
-    started = time.perf_counter()
-    label, scores, components, contexts = rank_scores(config, space, (train_split, heldout), archs, context)
-    score_seconds = time.perf_counter() - started
-    out_dir = Path(config.run_dir) / "ranking"
-    by_paths = accuracy_by_paths(space, archs, scores)
-    extra = {"score": label, "score_seconds": score_seconds, "space": space.describe(), "accuracy_by_paths": by_paths,
-             "score_contexts": contexts}
-    if "supernet" in contexts or "supernet_loss" in contexts:
-        supernet_context = contexts.get("supernet", contexts.get("supernet_loss"))
-        extra.update(calibrated=supernet_context["calibration"] is not None, num_images=supernet_context["split"]["images"])
-    if truth is None:
-        if context.is_main:
-            write_scores(out_dir, space, archs, scores, extra)
-        return RankResult(None, None, scores, score_seconds, str(out_dir), by_paths, label)
-    top = config.rank.top_fraction
-    metrics = compare_to_ground_truth(scores, truth, top)
-    params_metrics = ranking_metrics([space.complexity(a, "params") for a in archs], [truth[str(a)] for a in archs], top)
-    component_metrics = {name: compare_to_ground_truth(column, truth, top) for name, column in components.items()}
-    if context.is_main:
-        write_ranking(out_dir, scores, truth, metrics, extra={
-            "params_baseline": params_metrics.as_dict(),
-            "components": {name: m.as_dict() for name, m in component_metrics.items()}, **extra})
-    return RankResult(metrics, params_metrics, scores, score_seconds, str(out_dir), by_paths, label, component_metrics)
