@@ -19,7 +19,7 @@ from supernas.nn.fewshot import FewShotSupernet, InheritingFewShotSupernet
 from supernas.nn.nasbench201 import OPS
 from supernas.spaces import get_space
 from supernas.spaces.nasbench201 import NasBench201Arch
-from supernas.train import checkpoint as checkpoint_module
+from supernas.runs import checkpoint as checkpoint_module
 from supernas.train import policy as policy_module
 from supernas.train import trainer
 from supernas.runs.checkpoint import check_compatible, load_checkpoint

@@ -12,6 +12,7 @@ from supernas.data import load_dataset
 from supernas.data.imagefolder import FolderImages, StreamingLoader, crop_box
 from supernas.errors import SupernasError
 from supernas.runs.experiment import load_splits
+from supernas.subnet.retrain import retrain_run
 from supernas.train.trainer import train_supernet
 
 CLASSES = ("cat", "dog", "eel")
@@ -100,3 +101,25 @@ def test_supernet_trains_from_an_image_folder(folder, tmp_path):
     config.train.steps, config.train.log_every, config.train.progress = 3, 1, False
     result = train_supernet(config)
     assert result.steps == 3 and np.isfinite(result.final_loss)
+
+
+def test_retrain_streams_an_image_folder_through_the_worker_loader(folder, tmp_path, monkeypatch):
+    made = []
+    real_init = StreamingLoader.__init__
+
+    def recording(self, images, batch_size, **options):
+        made.append((images.image_size, batch_size, options["workers"]))
+        real_init(self, images, batch_size, **options)
+
+    monkeypatch.setattr(StreamingLoader, "__init__", recording)
+    config = Config()
+    config.run_dir = str(tmp_path / "run")
+    config.data.dataset, config.data.root, config.data.image_size = "imagefolder", str(folder), 16
+    config.data.workers, config.data.device = 1, "cpu"
+    config.space.options = {"channels": 4, "cells_per_stage": 1}
+    config.export.arch = "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|none~0|none~1|nor_conv_3x3~2|"
+    config.retrain.steps, config.retrain.batch_size = 2, 4
+    config.train.progress = False
+    result = retrain_run(config)
+    assert made == [(16, 4, 1)]
+    assert result.steps == 2 and 0 <= result.test_accuracy <= 100
