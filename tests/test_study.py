@@ -116,7 +116,7 @@ def comparable(table: list[dict]) -> list[dict]:
 
 def test_killed_study_resumes_without_training_or_scoring_anything_twice(tmp_path, monkeypatch):
     counts = {"steps": 0, "scores": 0}
-    real_step, real_score = OptimisationPolicy.step, evaluator.score_architecture
+    real_step, real_score = OptimisationPolicy.step, evaluator.supernet_scores
     kill = {"step": None, "score": None}
 
     class Killed(Exception):
@@ -130,7 +130,7 @@ def test_killed_study_resumes_without_training_or_scoring_anything_twice(tmp_pat
         real_step(self, step, archs)
         counts["steps"] += 1
 
-    def counted_score(*args, **kwargs):
+    def counted_score(*args, **kwargs):  # one scoring pass of one cell in one supernet
         if kill["score"] is not None:
             kill["score"] -= 1
             if kill["score"] < 0:
@@ -140,10 +140,10 @@ def test_killed_study_resumes_without_training_or_scoring_anything_twice(tmp_pat
         return value
 
     monkeypatch.setattr(OptimisationPolicy, "step", counted_step)
-    monkeypatch.setattr(evaluator, "score_architecture", counted_score)
+    monkeypatch.setattr(evaluator, "supernet_scores", counted_score)
     uninterrupted = run_study(write_study(tmp_path, "whole", seeds=[0]))
     expected = dict(counts)
-    assert expected == {"steps": 2 * 6, "scores": 2 * 2 * 20}  # optimizer steps; (run, score, cell) scores
+    assert expected == {"steps": 2 * 6, "scores": 2 * 2 * 20}  # optimizer steps; (run, score, cell) scoring passes
 
     path = write_study(tmp_path, "killed", seeds=[0])
     counts.update(steps=0, scores=0)
