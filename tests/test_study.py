@@ -18,7 +18,7 @@ from supernas.evaluate.ranking import kendall_tau_within_true_top
 from supernas.evaluate import evaluator
 from supernas.spaces import get_space
 from supernas.study import run_study
-from supernas.study.runner import training_cpu_seconds
+from supernas.study.runner import Ledger, training_cpu_seconds
 from supernas.study.table import aggregate, markdown_table
 from supernas.train.policy import OptimisationPolicy
 from supernas.utils import seeded_generator
@@ -182,3 +182,12 @@ def test_study_command_prints_the_table(tmp_path, capsys):
     assert main(["study", str(path)]) == 0
     out = capsys.readouterr().out
     assert "| spos | supernet_loss | 1 |" in out and "parameter count" in out and "trained 1 runs" in out
+
+
+def test_ledger_keeps_its_records_after_a_line_cut_by_a_kill(tmp_path):
+    ledger = Ledger(tmp_path / "run.jsonl")
+    ledger.append({"event": "train", "log_line": 0})
+    with ledger.path.open("a") as file:
+        file.write('{"event": "tra')
+    ledger.append({"event": "trained"})
+    assert ledger.records() == [{"event": "train", "log_line": 0}, {"event": "trained"}]
