@@ -171,6 +171,9 @@ def test_bad_study_files_are_one_line_errors(tmp_path, capsys):
         run_study(write_study(tmp_path, variants={"fair": {"train.lrr": 0.1}}))
     with pytest.raises(SupernasError, match="variant name"):
         run_study(write_study(tmp_path, variants={"a/b": {}}))
+    with pytest.raises(SupernasError, match="unknown score 'supernet_acc'"):
+        run_study(write_study(tmp_path, scores=["supernet_acc"]))
+    assert not (tmp_path / "study" / "runs").exists()  # refused before anything trained
     path = write_study(tmp_path, seeds=[0, 0])
     assert main(["study", str(path)]) == 2
     err = capsys.readouterr().err

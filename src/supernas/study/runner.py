@@ -29,7 +29,8 @@ from supernas.config import (Config, StudyConfig, from_dict, load_config, load_s
                              with_strategy_defaults)
 from supernas.errors import SupernasError
 from supernas.evaluate.cache import context_key
-from supernas.evaluate.evaluator import rank_run
+from supernas.evaluate.evaluator import KNOWN_SCORES, rank_run
+from supernas.evaluate.fusion import parse_score_spec
 from supernas.evaluate.ranking import kendall_tau_within_true_top
 from supernas.report.figures import study_summary
 from supernas.study.table import METRICS, TIMES, aggregate, csv_text, markdown_table
@@ -98,6 +99,10 @@ def study_runs(study: StudyConfig, path: Path, out: Path, cells: Path, truth: Gr
         raise SupernasError(f"study {path} names no variants")
     if not study.seeds or len(set(study.seeds)) != len(study.seeds) or not all(isinstance(s, int) for s in study.seeds):
         raise SupernasError(f"study {path}: seeds must be a list of distinct integers, got {study.seeds!r}")
+    if not study.scores:
+        raise SupernasError(f"study {path} names no scores")
+    for score in study.scores:
+        parse_score_spec(score, KNOWN_SCORES)
     runs = []
     for variant, overrides in study.variants.items():
         if not re.fullmatch(r"[A-Za-z0-9_.+-]+", str(variant)):
