@@ -61,13 +61,36 @@ def read_rows(path: Path) -> dict[str, dict]:
         return {row["arch"]: row for row in csv.DictReader(file)}
 
 
+def kaiming_fan_in(model: torch.nn.Module) -> torch.nn.Module:
+    """``model`` with Kaiming-normal (fan-in, ReLU gain) convolution and linear weights, zero biases."""
+    for module in model.modules():
+        if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):
+            torch.nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
+            if module.bias is not None:
+                torch.nn.init.zeros_(module.bias)
+    return model
+
+
+def noise_batches(batch_size: int, batches: int, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Standard-normal 32x32 images with uniformly random labels (the AZ-NAS evaluation's inputs)."""
+    generator = torch.Generator().manual_seed(seed)
+    return [(torch.randn(batch_size, 3, 32, 32, generator=generator), torch.randint(10, (batch_size,), generator=generator))
+            for _ in range(batches)]
+
+
 def run_scores(args) -> None:
     """Every proxy of every cell, appended to the tag's CSV one cell at a time (resumable);
-    ``seconds`` is the process CPU time of all proxies of one cell computed together."""
+    ``seconds`` is the process CPU time of all proxies of one cell computed together. With
+    ``--azstyle`` the inputs are Gaussian noise with random labels and the weights Kaiming-normal,
+    as in the code behind the published table (to explain where our values differ)."""
     torch.set_num_threads(args.threads)
     space = get_space("nasbench201", channels=args.channels, cells_per_stage=args.cells)
-    train, _ = split_dataset(load_dataset("cifar10", None, train=True), 0.5, 0)
-    batches = proxy_batches(train, args.batch_size, args.batches, args.seed, torch.device("cpu"))
+    if args.azstyle:
+        batches = noise_batches(args.batch_size, args.batches, args.seed)
+    else:
+        train, _ = split_dataset(load_dataset("cifar10", None, train=True), 0.5, 0)
+        batches = proxy_batches(train, args.batch_size, args.batches, args.seed, torch.device("cpu"))
+    build = (lambda arch: kaiming_fan_in(space.build_subnet(arch))) if args.azstyle else space.build_subnet
     path = scores_path(args.tag)
     path.parent.mkdir(parents=True, exist_ok=True)
     done = read_rows(path)
@@ -79,7 +102,7 @@ def run_scores(args) -> None:
             writer.writeheader()
         for index, arch in enumerate(todo):
             started = time.process_time()
-            values = proxy_scores(lambda: space.build_subnet(arch), batches, PROXY_SCORES, args.seed)
+            values = proxy_scores(lambda: build(arch), batches, PROXY_SCORES, args.seed)
             writer.writerow({"arch": str(arch), **values, "seconds": round(time.process_time() - started, 4)})
             file.flush()
             if index % 50 == 0:
@@ -147,7 +170,9 @@ def run_supernet(args) -> None:
               f"score {record['score_cpu_s']} CPU-s", flush=True)
 
 
-TAGS = {"full": "C=16, N=5 (the NB201 network), 2 batches of 64", "fast": "C=8, N=5, 2 batches of 32"}
+TAGS = {"full": "C=16, N=5 (the NB201 network), 2 batches of 64 CIFAR-10 training images",
+        "fast": "C=8, N=5, 2 batches of 32 CIFAR-10 training images",
+        "azstyle": "C=16, N=5, 2 batches of 64 Gaussian-noise images with random labels, Kaiming-normal weights"}
 """Network and batch size of each cached proxy run (tag -> description)."""
 
 
@@ -184,16 +209,18 @@ def table_row(label: str, values: list[float], truth: list[float], seconds_per_c
             "s/cell": round(seconds_per_cell, 3), "total_cpu_min": round(total_min, 2)}
 
 
-def fused_rows(label: str, columns: dict, tuning: dict, truth: list[float], tuning_truth: list[float],
-               seconds_per_cell: float, fixed_min: float) -> tuple[list[dict], dict]:
-    """The equal-weight and the tuned fusion of ``columns`` (weights chosen on the tuning cells)."""
+def fused_rows(label: str, columns: dict, tuning: dict | None, truth: list[float], tuning_truth: list[float],
+               seconds_per_cell: float, fixed_min: float) -> list[dict]:
+    """The equal-weight fusion of ``columns`` and, with ``tuning`` scores, the fusion with
+    weights chosen on the tuning cells (:func:`choose_weights`)."""
     equal = {name: 1.0 for name in columns}
-    chosen = choose_weights(tuning, tuning_truth)
-    chosen = {name: weight for name, weight in chosen.items() if weight > 0}
     total = fixed_min + seconds_per_cell * len(truth) / 60
-    rows = [table_row(f"{label}, equal: {fused_label(equal)}", fuse(columns, equal).tolist(), truth, seconds_per_cell, total),
-            table_row(f"{label}, tuned: {fused_label(chosen)}", fuse(columns, chosen).tolist(), truth, seconds_per_cell, total)]
-    return rows, chosen
+    rows = [table_row(f"{label}, equal: {fused_label(equal)}", fuse(columns, equal).tolist(), truth, seconds_per_cell, total)]
+    if tuning is not None:
+        chosen = {name: weight for name, weight in choose_weights(tuning, tuning_truth).items() if weight > 0}
+        rows.append(table_row(f"{label}, tuned: {fused_label(chosen)}", fuse(columns, chosen).tolist(), truth,
+                              seconds_per_cell, total))
+    return rows
 
 
 def run_report(args) -> None:
@@ -207,22 +234,31 @@ def run_report(args) -> None:
     timing = json.loads((RESULTS / "predictors_timing.json").read_text()) if (RESULTS / "predictors_timing.json").exists() else {}
     rows, points, curves = [], [], {"supernet": [], "fused": []}
     ensembles = {}
+    for name in COMPLEXITY_SCORES:
+        rows.append(table_row(name, [space.complexity(a, name) for a in reported], truth, 0.0, 0.0))
     for tag in TAGS:
         if not scores_path(tag).exists():
             continue
+        present = read_rows(scores_path(tag))
+        if tag == "azstyle" or not all(str(a) in present for a in reported):
+            subset = [a for a in reported if str(a) in present]
+            columns, _ = zero_cost_columns(tag, subset)
+            subset_truth = [truth_table[str(a)] for a in subset]
+            for name in PROXY_SCORES:
+                rows.append(table_row(f"{name} ({tag}, first {len(subset)} cells)", columns[name], subset_truth, 0.0, 0.0))
+            rows.append(table_row(f"params (same {len(subset)} cells)", [space.complexity(a) for a in subset],
+                                  subset_truth, 0.0, 0.0))
+            continue
         columns, seconds = zero_cost_columns(tag, reported)
-        tuning_columns, _ = zero_cost_columns(tag, tuning)
+        tuning_columns = zero_cost_columns(tag, tuning)[0] if all(str(a) in present for a in tuning) else None
         joint = sum(seconds) / len(seconds)
-        for name in ZERO_COST_SCORES:
-            per_cell = timing.get(tag, {}).get(name, 0.0 if name in COMPLEXITY_SCORES else joint)
-            row = table_row(f"{name} ({tag})" if name not in COMPLEXITY_SCORES else name, columns[name], truth, per_cell,
-                            per_cell * REPORTED / 60)
-            if name not in COMPLEXITY_SCORES or tag == "full":
-                rows.append(row)
-                points.append((row["score"], row["total_cpu_min"], row["tau"]))
-        more, chosen = fused_rows(f"zero-cost ensemble ({tag})", columns, tuning_columns, truth, tuning_truth, joint, 0.0)
+        for name in PROXY_SCORES:
+            per_cell = timing.get(tag, {}).get(name, joint)
+            rows.append(table_row(f"{name} ({tag})", columns[name], truth, per_cell, per_cell * REPORTED / 60))
+            points.append((rows[-1]["score"], rows[-1]["total_cpu_min"], rows[-1]["tau"]))
+        more = fused_rows(f"zero-cost ensemble ({tag})", columns, tuning_columns, truth, tuning_truth, joint, 0.0)
         rows += more
-        ensembles[tag] = (columns, tuning_columns, joint, more[1])
+        ensembles[tag] = (columns, tuning_columns, joint, more[-1])
     tag = args.fuse_tag
     for budget in (float(b) for b in args.budgets.split(",")):
         found = supernet_columns(budget, reported)
@@ -238,11 +274,11 @@ def run_report(args) -> None:
             if name == "supernet":
                 curves["supernet"].append((row["total_cpu_min"], row["tau"]))
         columns, tuning_columns, joint, _ = ensembles[tag]
-        more, _ = fused_rows(f"zero-cost ({tag}) + supernet ({budget:g} min)", {**columns, **found["columns"]},
+        more = fused_rows(f"zero-cost ({tag}) + supernet ({budget:g} min)", {**columns, **found["columns"]},
                              {**tuning_columns, **found_tuning["columns"]}, truth, tuning_truth,
                              joint + found["score_s_per_cell"], train_min)
         rows += more
-        curves["fused"].append((more[1]["total_cpu_min"], more[1]["tau"]))
+        curves["fused"].append((more[-1]["total_cpu_min"], more[-1]["tau"]))
     if tag in ensembles:
         curves["fused"].insert(0, (ensembles[tag][3]["total_cpu_min"], ensembles[tag][3]["tau"]))
     params_tau = next(r["tau"] for r in rows if r["score"] == "params")
@@ -370,6 +406,7 @@ def main(argv=None) -> int:
     timing = phases.add_parser("timing", help="CPU seconds per cell of each proxy alone")
     for command in (scores, timing):
         add_proxy_options(command)
+    scores.add_argument("--azstyle", action="store_true", help="Gaussian-noise inputs, random labels, Kaiming init")
     scores.add_argument("--start", type=int, default=0)
     scores.add_argument("--stop", type=int, default=REPORTED + TUNING)
     timing.add_argument("--cells-timed", type=int, default=20)

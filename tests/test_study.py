@@ -18,7 +18,7 @@ from supernas.groundtruth.ranking import kendall_tau_within_true_top
 from supernas.evaluate import scoring as evaluator
 from supernas.spaces import get_space
 from supernas.study import run_study
-from supernas.study.runner import training_cpu_seconds
+from supernas.study.runner import Ledger, training_cpu_seconds
 from supernas.study.table import aggregate, markdown_table
 from supernas.train.policy import OptimisationPolicy
 from supernas.utils import seeded_generator
@@ -116,7 +116,7 @@ def comparable(table: list[dict]) -> list[dict]:
 
 def test_killed_study_resumes_without_training_or_scoring_anything_twice(tmp_path, monkeypatch):
     counts = {"steps": 0, "scores": 0}
-    real_step, real_score = OptimisationPolicy.step, evaluator.score_architecture
+    real_step, real_score = OptimisationPolicy.step, evaluator.supernet_scores
     kill = {"step": None, "score": None}
 
     class Killed(Exception):
@@ -130,7 +130,7 @@ def test_killed_study_resumes_without_training_or_scoring_anything_twice(tmp_pat
         real_step(self, step, archs)
         counts["steps"] += 1
 
-    def counted_score(*args, **kwargs):
+    def counted_score(*args, **kwargs):  # one scoring pass of one cell in one supernet
         if kill["score"] is not None:
             kill["score"] -= 1
             if kill["score"] < 0:
@@ -140,10 +140,10 @@ def test_killed_study_resumes_without_training_or_scoring_anything_twice(tmp_pat
         return value
 
     monkeypatch.setattr(OptimisationPolicy, "step", counted_step)
-    monkeypatch.setattr(evaluator, "score_architecture", counted_score)
+    monkeypatch.setattr(evaluator, "supernet_scores", counted_score)
     uninterrupted = run_study(write_study(tmp_path, "whole", seeds=[0]))
     expected = dict(counts)
-    assert expected == {"steps": 2 * 6, "scores": 2 * 2 * 20}  # optimizer steps; (run, score, cell) scores
+    assert expected == {"steps": 2 * 6, "scores": 2 * 2 * 20}  # optimizer steps; (run, score, cell) scoring passes
 
     path = write_study(tmp_path, "killed", seeds=[0])
     counts.update(steps=0, scores=0)
@@ -171,6 +171,9 @@ def test_bad_study_files_are_one_line_errors(tmp_path, capsys):
         run_study(write_study(tmp_path, variants={"fair": {"train.lrr": 0.1}}))
     with pytest.raises(SupernasError, match="variant name"):
         run_study(write_study(tmp_path, variants={"a/b": {}}))
+    with pytest.raises(SupernasError, match="unknown score 'supernet_acc'"):
+        run_study(write_study(tmp_path, scores=["supernet_acc"]))
+    assert not (tmp_path / "study" / "runs").exists()  # refused before anything trained
     path = write_study(tmp_path, seeds=[0, 0])
     assert main(["study", str(path)]) == 2
     err = capsys.readouterr().err
@@ -182,3 +185,12 @@ def test_study_command_prints_the_table(tmp_path, capsys):
     assert main(["study", str(path)]) == 0
     out = capsys.readouterr().out
     assert "| spos | supernet_loss | 1 |" in out and "parameter count" in out and "trained 1 runs" in out
+
+
+def test_ledger_keeps_its_records_after_a_line_cut_by_a_kill(tmp_path):
+    ledger = Ledger(tmp_path / "run.jsonl")
+    ledger.append({"event": "train", "log_line": 0})
+    with ledger.path.open("a") as file:
+        file.write('{"event": "tra')
+    ledger.append({"event": "trained"})
+    assert ledger.records() == [{"event": "train", "log_line": 0}, {"event": "trained"}]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -27,6 +28,8 @@ from supernas.config import (Config, StudyConfig, from_dict, load_config, load_s
                              with_strategy_defaults)
 from supernas.errors import SupernasError
 from supernas.evaluate.cache import context_key
+from supernas.evaluate.fusion import parse_score_spec
+from supernas.evaluate.scoring import KNOWN_SCORES
 from supernas.groundtruth.ranking import kendall_tau_within_true_top
 from supernas.groundtruth.tables import GroundTruth, default_nasbench201_path, load_ground_truth
 from supernas.rank import rank_run
@@ -96,6 +99,10 @@ def study_runs(study: StudyConfig, path: Path, out: Path, cells: Path, truth: Gr
         raise SupernasError(f"study {path} names no variants")
     if not study.seeds or len(set(study.seeds)) != len(study.seeds) or not all(isinstance(s, int) for s in study.seeds):
         raise SupernasError(f"study {path}: seeds must be a list of distinct integers, got {study.seeds!r}")
+    if not study.scores:
+        raise SupernasError(f"study {path} names no scores")
+    for score in study.scores:
+        parse_score_spec(score, KNOWN_SCORES)
     runs = []
     for variant, overrides in study.variants.items():
         if not re.fullmatch(r"[A-Za-z0-9_.+-]+", str(variant)):
@@ -147,10 +154,35 @@ def fingerprint(values: dict) -> str:
     return hashlib.sha256(context_key(values).encode()).hexdigest()[:16]
 
 
-def training_fingerprint(config: Config) -> str:
-    """What a run's training depends on: its config without the sections read after training."""
+def ledger_keys(config: Config) -> tuple[str, str]:
+    """Which ledger records belong to a run of ``config``: those of its training (the config
+    without the sections read after training) and those of its rankings (the whole config)."""
     values = to_dict(with_strategy_defaults(config))
-    return fingerprint({key: value for key, value in values.items() if key not in AFTER_TRAINING_SECTIONS})
+    return (fingerprint({key: value for key, value in values.items() if key not in AFTER_TRAINING_SECTIONS}),
+            fingerprint(values))
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """The JSON records of a file of one record a line (none when it does not exist); a line cut
+    short by a killed writer is skipped."""
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
+def ends_mid_line(path: Path) -> bool:
+    """Whether a file ends without a newline (its last write was cut short)."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return False
+    with open(path, "rb") as file:
+        file.seek(-1, os.SEEK_END)
+        return file.read(1) != b"\n"
 
 
 class Ledger:
@@ -160,21 +192,19 @@ class Ledger:
         self.path = path
 
     def records(self) -> list[dict]:
-        if not self.path.is_file():
-            return []
-        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+        return read_jsonl(self.path)
 
     def append(self, record: dict) -> None:
+        """Add one record, on a line of its own even after a line a kill cut short."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        start = "\n" if ends_mid_line(self.path) else ""
         with reported_write_errors(self.path), open(self.path, "a") as file:
-            file.write(json.dumps(record) + "\n")
-            file.flush()
+            file.write(start + json.dumps(record) + "\n")
 
 
 def log_records(run_dir: str) -> list[dict]:
     """The run's ``log.jsonl`` records (none before it has logged)."""
-    path = log_file(run_dir)
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+    return read_jsonl(log_file(run_dir))
 
 
 def training_cpu_seconds(records: Sequence[dict], segment_starts: Sequence[int]) -> float:
@@ -204,7 +234,7 @@ def complete_run(run: StudyRun, scores: Sequence[str], ledger: Ledger, truth: Gr
                  report: Callable[[str], None]) -> tuple[bool, int]:
     """Train the run unless its ledger says it finished, then rank it by every score it has not
     been ranked by; returns whether it trained and how many scores it ranked."""
-    trained_key, ranked_key = training_fingerprint(run.config), fingerprint(to_dict(with_strategy_defaults(run.config)))
+    trained_key, ranked_key = ledger_keys(run.config)
     records = ledger.records()
     already_trained = any(r["event"] == "trained" and r["fingerprint"] == trained_key for r in records)
     if not already_trained:
@@ -221,9 +251,11 @@ def complete_run(run: StudyRun, scores: Sequence[str], ledger: Ledger, truth: Gr
 
 
 def run_rows(run: StudyRun, scores: Sequence[str], ledger: Ledger) -> list[dict]:
-    """The run's table rows, one per score: its metrics, and its training and scoring CPU time."""
+    """The run's table rows, one per score: its metrics, its training CPU time and the CPU time
+    of the ranking call that finished (scores a killed call computed were cached, and are not
+    counted)."""
     records = ledger.records()
-    trained_key, ranked_key = training_fingerprint(run.config), fingerprint(to_dict(with_strategy_defaults(run.config)))
+    trained_key, ranked_key = ledger_keys(run.config)
     starts = [r["log_line"] for r in records if r["event"] == "train" and r["fingerprint"] == trained_key]
     train_cpu = training_cpu_seconds(log_records(run.config.run_dir), starts)
     ranked = {r["score"]: r for r in records if r["event"] == "ranked" and r["fingerprint"] == ranked_key}
