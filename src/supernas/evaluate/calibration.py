@@ -1,9 +1,11 @@
 """BN post-calibration: recompute running statistics for one subnet before scoring it.
 
-The statistics are the cumulative average over the calibration batches of each batch's mean
-and unbiased variance (SPEC §5). Across the ranks of a process group, each rank calibrates on
-its share of the batches and the per-batch sums and batch counts are added up over ranks, so
-the result equals one process calibrating on all the batches (to float rounding).
+A supernet's shared BN statistics describe the mixture of every subnet trained, not the one
+being scored, so each subnet gets its own: the cumulative average over the calibration batches
+of each batch's mean and unbiased variance (BN momentum ``None``). Across the ranks of a process
+group, each rank calibrates on its share of the batches and the per-batch sums and batch counts
+are added up over ranks, so the result equals one process calibrating on all the batches (to
+float rounding).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""MobileNet-style ImageNet space (SPEC §1, MixPath S2/S3; ProxylessNAS-like): 21 searchable layers.
+"""MobileNet-style ImageNet space (MixPath's S2/S3 spaces; ProxylessNAS-like): 21 searchable layers.
 
 Stages of MobileNetV2 inverted-bottleneck layers with widths 24/40/80/96/192/320, strides
 2/2/2/1/2/1 and 4/4/4/4/4/1 layers, after an ImageNet stem (3x3 convolution, stride 2, to 32
