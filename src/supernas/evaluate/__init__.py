@@ -1,1 +1,3 @@
-"""Evaluating a search: how well supernet scores rank architectures against ground truth."""
+"""Scoring architectures by name, each score cached: the trained supernet's held-out accuracy or
+loss (after BN calibration when needed), zero-cost scores of the untrained subnet, and fused
+rank aggregates; plus Shadow BN diagnostics of a trained supernet."""

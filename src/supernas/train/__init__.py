@@ -1,1 +1,2 @@
-"""Supernet training: samplers, optimisation policy, checkpoints and the training loop."""
+"""Supernet training: samplers, the optimisation policy (LR schedules, CaLR, momentum groups),
+the training loop, and the recipe that trains one standalone network from scratch."""
