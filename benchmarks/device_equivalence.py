@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 
 from supernas.config import Config
-from supernas.runs.experiment import checkpoint_path
 from supernas.runs.checkpoint import load_checkpoint
+from supernas.runs.experiment import checkpoint_path
 from supernas.train.trainer import train_supernet
 
 

@@ -20,22 +20,22 @@ from pathlib import Path
 
 import torch
 
-from supernas.groundtruth.tables import default_nasbench201_path, load_ground_truth
 from supernas.config import SearchConfig, load_config
 from supernas.data import load_dataset, split_dataset
 from supernas.evaluate.cache import ScoreCache
-from supernas.evaluate.scoring import (data_split_context, fused_measure, open_score_cache, sample_architectures,
-                                        supernet_measures)
-from supernas.runs.experiment import build_space, load_splits
-from supernas.train.budget import steps_for_budget
-from supernas.train.trainer import train_supernet
 from supernas.evaluate.fusion import choose_weights, fuse, fused_label
-from supernas.groundtruth.ranking import ranking_metrics
+from supernas.evaluate.scoring import (data_split_context, fused_measure, open_score_cache, sample_architectures,
+                                       supernet_measures)
 from supernas.evaluate.zero_cost import (COMPLEXITY_SCORES, PROXY_SCORES, ZERO_COST_SCORES, ProxySettings, proxy_batches,
                                          proxy_scores, zero_cost_context, zero_cost_measures)
+from supernas.groundtruth.ranking import ranking_metrics
+from supernas.groundtruth.tables import default_nasbench201_path, load_ground_truth
+from supernas.runs.experiment import build_space, load_splits
 from supernas.search.objectives import Objectives
 from supernas.search.runner import search_space
 from supernas.spaces import get_space
+from supernas.train.budget import steps_for_budget
+from supernas.train.trainer import train_supernet
 
 RESULTS = Path(__file__).with_name("results")
 RUNS = Path(__file__).parents[1] / "runs" / "predictors"

@@ -51,12 +51,12 @@ import torch
 
 from mixpath_throughput import BLOCK_VARIANTS, Variant, measure_throughput
 from reference_spos import train_reference_spos
-from supernas.groundtruth.tables import default_nasbench201_path, load_ground_truth
 from supernas.config import Config, SearchConfig, TrainConfig
 from supernas.evaluate.cache import CachedMeasure, ScoreCache
 from supernas.evaluate.scoring import prepare_scoring_data, sample_architectures, score_architecture
-from supernas.runs.experiment import build_space, load_splits
+from supernas.groundtruth.tables import default_nasbench201_path, load_ground_truth
 from supernas.nn.mixpath import KERNELS
+from supernas.runs.experiment import build_space, load_splits
 from supernas.search.objectives import Objectives, ground_truth_accuracy
 from supernas.search.runner import search_space
 from supernas.spaces import get_space

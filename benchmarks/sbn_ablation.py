@@ -22,11 +22,12 @@ import json
 import sys
 from pathlib import Path
 
-from supernas.groundtruth.builder import MEAN_COLUMN, seed_column, seed_to_seed_tau
 from supernas.config import Config, load_yaml
-from supernas.rank import rank_run
 from supernas.evaluate.sbn_diagnostics import diagnose_run, format_rows
+from supernas.groundtruth.builder import MEAN_COLUMN, seed_column, seed_to_seed_tau
 from supernas.nn.shadow_bn import SBN_MODES
+from supernas.rank import rank_run
+from supernas.runs.files import log_file
 from supernas.train.trainer import train_supernet
 from supernas.utils import retain_freed_memory
 
@@ -51,7 +52,7 @@ def table_noise_ceiling(table: Path) -> tuple[float, int]:
 
 def last_record(run_dir: str) -> dict:
     """A run's last ``log.jsonl`` record: its training's wall time and final loss, also when reused."""
-    return json.loads((Path(run_dir) / "log.jsonl").read_text().splitlines()[-1])
+    return json.loads(log_file(run_dir).read_text().splitlines()[-1])
 
 
 def ablation_config(args: argparse.Namespace, mode: str, table: Path) -> Config:

@@ -16,9 +16,9 @@ import argparse
 import statistics
 import time
 
-from supernas.groundtruth.tables import default_nasbench201_path, load_ground_truth
 from supernas.config import SearchConfig
 from supernas.evaluate.cache import ScoreCache
+from supernas.groundtruth.tables import default_nasbench201_path, load_ground_truth
 from supernas.search.objectives import Objectives, ground_truth_accuracy
 from supernas.search.runner import search_space
 from supernas.spaces import get_space

@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 from supernas import cli
 from supernas.config import Config, from_dict, leaf_fields, load_config, set_dotted, to_dict
 from supernas.errors import SupernasError
-from supernas.spaces import get_space, list_spaces
 from supernas.runs.checkpoint import FORMAT, load_checkpoint
+from supernas.spaces import get_space, list_spaces
 from supernas.utils import seeded_generator
 
 SPACES = {name: get_space(name) for name in list_spaces()}

@@ -24,11 +24,11 @@ from supernas.config import Config
 from supernas.errors import SupernasError
 from supernas.evaluate.calibration import calibrate_batchnorm
 from supernas.evaluate.scoring import open_score_cache, sample_architectures, supernet_accuracy
+from supernas.runs.checkpoint import load_checkpoint
+from supernas.runs.distributed import DistributedContext, distributed_context, launch_variables, micro_batch_slices
 from supernas.runs.experiment import build_space, checkpoint_path, load_splits
 from supernas.spaces import get_space
 from supernas.train import trainer
-from supernas.runs.checkpoint import load_checkpoint
-from supernas.runs.distributed import DistributedContext, distributed_context, launch_variables, micro_batch_slices
 
 WORLD_SIZE = 2
 STEPS = 4

@@ -13,16 +13,16 @@ import torch.nn.functional as F
 
 from supernas.config import Config, TrainConfig, effective_grad_clip, to_dict
 from supernas.errors import SupernasError
-from supernas.runs.experiment import load_trained_supernet
-from supernas.runs.experiment import build_space, build_supernet, checkpoint_path, load_splits
 from supernas.nn.fewshot import FewShotSupernet, InheritingFewShotSupernet
 from supernas.nn.nasbench201 import OPS
+from supernas.runs import checkpoint as checkpoint_module
+from supernas.runs.checkpoint import check_compatible, load_checkpoint
+from supernas.runs.experiment import load_trained_supernet
+from supernas.runs.experiment import build_space, build_supernet, checkpoint_path, load_splits
 from supernas.spaces import get_space
 from supernas.spaces.nasbench201 import NasBench201Arch
-from supernas.runs import checkpoint as checkpoint_module
 from supernas.train import policy as policy_module
 from supernas.train import trainer
-from supernas.runs.checkpoint import check_compatible, load_checkpoint
 from supernas.train.policy import MomentumGroups, OptimisationPolicy, make_optimizer
 from supernas.train.samplers import FairSampler, make_sampler
 

@@ -11,10 +11,10 @@ import torch
 from supernas.cli import main
 from supernas.errors import SupernasError
 from supernas.evaluate.calibration import calibrate_batchnorm
+from supernas.spaces import get_space
 from supernas.subnet import export
 from supernas.subnet.export import (export_onnx, export_subnet, freeze_batch_statistics, inherit_weights, load_subnet,
                                     onnx_max_difference, save_subnet, torchscript_onnx_export, write_onnx)
-from supernas.spaces import get_space
 
 from conftest import NB201_CSV, needs
 

@@ -21,10 +21,10 @@ import yaml
 from supernas import cli
 from supernas.config import to_dict
 from supernas.errors import SupernasError
-from supernas.runs.experiment import checkpoint_path
 from supernas.runs import checkpoint as checkpoint_module
-from supernas.train import trainer
 from supernas.runs.checkpoint import load_checkpoint, load_resumable_checkpoint, previous_checkpoint_path
+from supernas.runs.experiment import checkpoint_path
+from supernas.train import trainer
 from supernas.utils import atomic_write_bytes
 
 KILLS = 5

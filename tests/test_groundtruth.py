@@ -16,13 +16,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from supernas.groundtruth import builder as groundtruth
-from supernas.groundtruth.builder import (groundtruth_run, recipe, recipe_hash, seed_to_seed_tau, stratified_sample,
-                                             table_path)
-from supernas.groundtruth.tables import load_ground_truth
 from supernas.cli import main
 from supernas.config import Config
-from supernas.groundtruth.tables import read_architectures
+from supernas.groundtruth import builder as groundtruth
+from supernas.groundtruth.builder import (groundtruth_run, recipe, recipe_hash, seed_to_seed_tau, stratified_sample,
+                                          table_path)
+from supernas.groundtruth.tables import load_ground_truth, read_architectures
 from supernas.spaces import get_space
 
 REPO = Path(__file__).resolve().parents[1]

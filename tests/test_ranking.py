@@ -14,15 +14,15 @@ from scipy import stats
 
 import supernas
 
-from supernas.groundtruth.tables import GroundTruth, default_nasbench201_path, load_ground_truth
 from supernas.errors import SupernasError
 from supernas.groundtruth.ranking import (
-    compare_to_ground_truth,
-    rank_order,
-    ranking_metrics,
-    top_k_count,
-    write_ranking,
-)
+                                          compare_to_ground_truth,
+                                          rank_order,
+                                          ranking_metrics,
+                                          top_k_count,
+                                          write_ranking,
+                                          )
+from supernas.groundtruth.tables import GroundTruth, default_nasbench201_path, load_ground_truth
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 NB201_CSV = SHARED_DATA / "nasbench201.csv"

@@ -17,14 +17,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from supernas.groundtruth.builder import groundtruth_run, table_path
 from supernas.cli import main
 from supernas.config import Config
 from supernas.errors import SupernasError
+from supernas.groundtruth.builder import groundtruth_run, table_path
 from supernas.rank import rank_run
 from supernas.report.run_report import build_report
-from supernas.subnet.export import export_run
 from supernas.search.runner import search_run
+from supernas.subnet.export import export_run
 from supernas.train.tensorboard import TensorBoardLog
 from supernas.train.trainer import train_supernet
 

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from supernas.groundtruth.tables import load_ground_truth
 from supernas.cli import main
 from supernas.config import SearchConfig
 from supernas.errors import SupernasError
 from supernas.evaluate.cache import CachedMeasure, ScoreCache
+from supernas.groundtruth.tables import load_ground_truth
 from supernas.search.objectives import Candidate, Objectives, ground_truth_accuracy, subnet_latency
 from supernas.search.report import pareto_front
 from supernas.search.runner import search_space

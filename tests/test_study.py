@@ -14,8 +14,8 @@ from scipy import stats
 
 from supernas.cli import main
 from supernas.errors import SupernasError
-from supernas.groundtruth.ranking import kendall_tau_within_true_top
 from supernas.evaluate import scoring as evaluator
+from supernas.groundtruth.ranking import kendall_tau_within_true_top
 from supernas.spaces import get_space
 from supernas.study import run_study
 from supernas.study.runner import Ledger, training_cpu_seconds

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from supernas.errors import SupernasError
+from supernas.runs.checkpoint import load_checkpoint
 from supernas.runs.experiment import checkpoint_path
 from supernas.spaces import get_space
 from supernas.train import trainer
-from supernas.runs.checkpoint import load_checkpoint
 from supernas.train.samplers import FairSampler, UniformSampler
 
 

@@ -11,8 +11,8 @@ from torch import nn
 
 from supernas.cli import main
 from supernas.errors import SupernasError
-from supernas.evaluate.scoring import KNOWN_SCORES
 from supernas.evaluate.fusion import choose_weights, fuse, fused_label, parse_score_spec, relative_log_rank
+from supernas.evaluate.scoring import KNOWN_SCORES
 from supernas.evaluate.zero_cost import (DEGENERATE, PROXY_SCORES, gradient_pass, grad_norm_score, jacov_score,
                                          naswot_kernel, naswot_score, proxy_scores, snip_score, synflow_score,
                                          zico_score)

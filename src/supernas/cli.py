@@ -18,7 +18,7 @@ from pathlib import Path
 
 from supernas.config import Config, leaf_fields, load_config
 from supernas.errors import SupernasError
-from supernas.runs.files import config_file
+from supernas.runs.files import STUDY_TABLE_MD, config_file
 
 COMMANDS = {
     "train": "train (or resume) a supernet in --run_dir",
@@ -251,7 +251,7 @@ def command_study(study_file: str) -> None:
     result = run_study(study_file, report=lambda line: print(line, flush=True))
     print(f"study {study_file}: trained {result.trained} runs and ranked {result.ranked} (run, score) pairs in this call; "
           f"mean ± std over seeds:")
-    print((Path(result.out_dir) / "table.md").read_text(), end="")
+    print((Path(result.out_dir) / STUDY_TABLE_MD).read_text(), end="")
     print(f"written to {result.out_dir}/table.md, table.csv, runs.csv, table.json and table.png")
 
 

@@ -27,10 +27,10 @@ from torch import nn
 
 from supernas.config import Config, from_dict
 from supernas.errors import SupernasError
-from supernas.runs.experiment import build_supernet, checkpoint_path
 from supernas.nn.shadow_bn import ShadowBatchNorm
-from supernas.spaces import get_space
 from supernas.runs.checkpoint import load_checkpoint
+from supernas.runs.experiment import build_supernet, checkpoint_path
+from supernas.spaces import get_space
 
 
 @dataclass(frozen=True)

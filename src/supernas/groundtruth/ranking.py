@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from supernas.groundtruth.tables import GroundTruth
 from supernas.errors import SupernasError
+from supernas.groundtruth.tables import GroundTruth
 from supernas.runs.files import RANKING_CSV, RANKING_JSON
 from supernas.utils import atomic_write_text
 

@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from supernas.groundtruth.tables import GroundTruth
 from supernas.errors import SupernasError
 from supernas.evaluate.cache import CachedMeasure, ScoreCache, file_sha256
+from supernas.groundtruth.tables import GroundTruth
 from supernas.spaces.base import Architecture, Space
 
 COSTS = ("params", "flops", "latency")

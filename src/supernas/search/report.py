@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
-from supernas.groundtruth.tables import GroundTruth
 from supernas.errors import SupernasError
+from supernas.groundtruth.tables import GroundTruth
 from supernas.runs.files import FRONT_CSV, FRONT_PNG, HISTORY_CSV, RESULT_JSON
 from supernas.search.objectives import Candidate
 from supernas.utils import atomic_write_bytes, atomic_write_text

@@ -27,9 +27,9 @@ from tqdm import tqdm
 
 from supernas.config import Config, save_config, to_dict, with_strategy_defaults
 from supernas.errors import SupernasError
-from supernas.runs.experiment import build_space, build_supernet, checkpoint_path, load_splits, train_loader
 from supernas.runs.checkpoint import check_compatible, load_resumable_checkpoint, save_checkpoint
 from supernas.runs.distributed import DistributedContext, distributed_context, micro_batch_slices
+from supernas.runs.experiment import build_space, build_supernet, checkpoint_path, load_splits, train_loader
 from supernas.runs.files import config_file, log_file
 from supernas.train.policy import OptimisationPolicy, make_optimizer
 from supernas.train.precision import autocast, set_cudnn_benchmark, to_memory_format
