@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from supernas.config import Config
-from supernas.data import AugmentConfig, DeviceLoader, ImageDataset, load_dataset, split_dataset
+from supernas.data import AugmentConfig, DeviceLoader, ImageDataset, load_dataset, split_dataset, take_subset
 from supernas.data.imagefolder import FolderImages, StreamingLoader
 from supernas.errors import SupernasError
 from supernas.nn.fewshot import FewShotSupernet, InheritingFewShotSupernet
@@ -19,11 +19,18 @@ from supernas.train.checkpoint import load_resumable_checkpoint
 
 
 def load_splits(config: Config) -> tuple[ImageDataset, ImageDataset]:
-    """The supernet-training split and the held-out split of the dataset's training set."""
+    """The supernet-training split and the held-out split of the dataset's training set, the
+    images downsampled to ``data.resolution`` and the training split cut to ``data.train_images``
+    when they are set."""
     data = config.data
     full = load_dataset(data.dataset, data.root, train=True, synthetic_size=data.synthetic_size,
                         image_size=data.image_size, workers=data.workers)
-    return split_dataset(full, data.train_fraction, data.split_seed)
+    if data.resolution:
+        if not isinstance(full, ImageDataset):
+            raise SupernasError("data.resolution applies to in-memory datasets; imagefolder crops to data.image_size")
+        full = full.downsampled(data.resolution)
+    train, heldout = split_dataset(full, data.train_fraction, data.split_seed)
+    return (take_subset(train, data.train_images, data.split_seed + 2) if data.train_images else train), heldout
 
 
 def train_loader(config: Config, dataset: ImageDataset | FolderImages, device: torch.device) -> DeviceLoader | StreamingLoader:
