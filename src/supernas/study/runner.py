@@ -34,7 +34,7 @@ from supernas.evaluate.fusion import parse_score_spec
 from supernas.evaluate.ranking import kendall_tau_within_true_top
 from supernas.report.figures import study_summary
 from supernas.study.table import METRICS, TIMES, aggregate, csv_text, markdown_table
-from supernas.train.checkpoint import AFTER_TRAINING_SECTIONS
+from supernas.train.checkpoint import changed_settings
 from supernas.train.trainer import train_supernet
 from supernas.utils import atomic_write_bytes, atomic_write_text, reported_write_errors, seeded_generator
 
@@ -155,11 +155,11 @@ def fingerprint(values: dict) -> str:
 
 
 def ledger_keys(config: Config) -> tuple[str, str]:
-    """Which ledger records belong to a run of ``config``: those of its training (the config
-    without the sections read after training) and those of its rankings (the whole config)."""
+    """Which ledger records belong to a run of ``config``: those of its training (the settings
+    that change training) and those of its rankings (every setting that changes results); both
+    ignore options at their defaults, so records stay valid when supernas gains options."""
     values = to_dict(with_strategy_defaults(config))
-    return (fingerprint({key: value for key, value in values.items() if key not in AFTER_TRAINING_SECTIONS}),
-            fingerprint(values))
+    return fingerprint(changed_settings(values, training_only=True)), fingerprint(changed_settings(values))
 
 
 def read_jsonl(path: Path) -> list[dict]:
