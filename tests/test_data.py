@@ -396,3 +396,28 @@ def test_gpu_batches_equal_cpu_batches():
         (x_cpu, y_cpu), (x_gpu, y_gpu) = cpu.batch(step), gpu.batch(step)
         assert x_gpu.is_cuda and torch.equal(y_cpu, y_gpu.cpu())
         torch.testing.assert_close(x_gpu.cpu(), x_cpu, atol=1e-6, rtol=0)
+
+
+def test_downsampled_images_are_area_averages_rounded_to_uint8():
+    images = torch.tensor([[0, 2, 10, 10], [4, 6, 10, 11], [255, 255, 0, 0], [255, 255, 0, 1]], dtype=torch.uint8)
+    ds = ImageDataset(images.reshape(1, 1, 4, 4), torch.zeros(1, dtype=torch.int64), ("a",), (0.5,), (0.25,), "t")
+    small = ds.downsampled(2)
+    assert small.images.tolist() == [[[[3, 10], [255, 0]]]]  # 10.25 -> 10, 0.25 -> 0
+    assert ds.downsampled(4) is ds and small.mean == ds.mean
+    with pytest.raises(SupernasError, match="cannot downsample"):
+        ds.downsampled(8)
+
+
+def test_proxy_data_options_shrink_the_images_and_the_training_split_only(tiny_config):
+    from supernas.experiment import load_splits
+    from supernas.train.trainer import train_supernet
+
+    full_train, full_heldout = load_splits(tiny_config)
+    tiny_config.data.resolution, tiny_config.data.train_images = 16, 40
+    train, heldout = load_splits(tiny_config)
+    assert train.images.shape[1:] == (3, 16, 16) and heldout.images.shape[1:] == (3, 16, 16)
+    assert len(train) == 40 and len(heldout) == len(full_heldout) and len(full_train) == 128
+    assert torch.bincount(train.labels).tolist() == [4] * 10  # stratified
+    assert torch.equal(heldout.labels, full_heldout.labels)
+    tiny_config.train.steps = 2
+    assert train_supernet(tiny_config).steps == 2

@@ -13,12 +13,14 @@ import yaml
 from scipy import stats
 
 from supernas.cli import main
+from supernas.config import to_dict
 from supernas.errors import SupernasError
 from supernas.evaluate import scoring as evaluator
 from supernas.groundtruth.ranking import kendall_tau_within_true_top
+from supernas.runs.checkpoint import changed_settings
 from supernas.spaces import get_space
 from supernas.study import run_study
-from supernas.study.runner import Ledger, training_cpu_seconds
+from supernas.study.runner import Ledger, ledger_keys, training_cpu_seconds
 from supernas.study.table import aggregate, markdown_table
 from supernas.train.policy import OptimisationPolicy
 from supernas.utils import seeded_generator
@@ -194,3 +196,17 @@ def test_ledger_keeps_its_records_after_a_line_cut_by_a_kill(tmp_path):
         file.write('{"event": "tra')
     ledger.append({"event": "trained"})
     assert ledger.records() == [{"event": "train", "log_line": 0}, {"event": "trained"}]
+
+
+def test_ledger_keys_ignore_options_at_their_defaults_and_follow_the_rest(tiny_config):
+    values = to_dict(tiny_config)
+    older = to_dict(tiny_config)
+    del older["data"]["resolution"]  # written before supernas had the option
+    assert changed_settings(older) == changed_settings(values) and "data.resolution" not in changed_settings(values)
+    trained, ranked = ledger_keys(tiny_config)
+    tiny_config.train.progress, tiny_config.train.log_every = True, 1  # change nothing computed
+    assert ledger_keys(tiny_config) == (trained, ranked)
+    tiny_config.rank.num_images = 32
+    assert ledger_keys(tiny_config)[0] == trained and ledger_keys(tiny_config)[1] != ranked
+    tiny_config.train.lr = 0.5
+    assert ledger_keys(tiny_config)[0] != trained

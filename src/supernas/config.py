@@ -35,6 +35,8 @@ class DataConfig:
     dataset: str = _option("cifar10", "dataset: cifar10, cifar100, fashion-mnist, synthetic or imagefolder (root/train/<class>/*.jpg|png and root/val/<class>/, streamed from disk)")
     root: str | None = _option(None, "directory holding the dataset (default: search the usual places)")
     train_fraction: float = _option(0.5, "share of the training set used to train the supernet (stratified, seeded); the rest is the held-out split used for ranking")
+    train_images: int = _option(0, "images of the training split the supernet trains on: a stratified, seeded subset (0: the whole split; the held-out split stays as it is)")
+    resolution: int = _option(0, "in-memory datasets: side the images (training and held-out) are averaged down to once when loaded, for a cheaper proxy (0: as stored)")
     split_seed: int = _option(0, "seed of the train/held-out split")
     synthetic_size: int = _option(2048, "number of images of the synthetic dataset")
     image_size: int = _option(224, "imagefolder: side of the random-resized training crops and of the centre crops scored")

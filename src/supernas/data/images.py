@@ -7,6 +7,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
+from supernas.errors import SupernasError
+
 
 @dataclass(frozen=True)
 class ImageDataset:
@@ -40,6 +42,16 @@ class ImageDataset:
         """The images (and labels) at ``indices``, in that order."""
         indices = indices.to(self.images.device)
         return replace(self, images=self.images[indices].contiguous(), labels=self.labels[indices].contiguous())
+
+    def downsampled(self, side: int) -> ImageDataset:
+        """The images averaged down to ``side`` x ``side`` (area interpolation, rounded back to
+        uint8), once, for cheaper proxy training; the dataset itself when ``side`` is its size."""
+        if not 1 <= side <= self.image_size:
+            raise SupernasError(f"cannot downsample {self.image_size}x{self.image_size} images to {side}x{side}")
+        if side == self.image_size:
+            return self
+        small = torch.nn.functional.interpolate(self.images.float(), size=(side, side), mode="area")
+        return replace(self, images=small.round().clamp(0, 255).to(torch.uint8).contiguous())
 
     @property
     def num_classes(self) -> int:

@@ -64,7 +64,7 @@ def synflow_score(model: nn.Module, input_shape: Sequence[int]) -> float:
     sum over weight layers of sum(|w * dR/dw|), the total "synaptic flow" through the network.
     ``model`` is modified (take a copy).
     """
-    for name, module in list(model.named_modules()):
+    for module in list(model.modules()):
         for child_name, child in list(module.named_children()):
             if isinstance(child, nn.modules.batchnorm._BatchNorm):
                 setattr(module, child_name, nn.Identity())

@@ -121,15 +121,25 @@ def load_resumable_checkpoint(path: str | Path, set_aside: bool = True) -> dict 
         return state
 
 
-def _flatten(values: dict, prefix: tuple = ()) -> dict[tuple, object]:
+def flatten_config(values: dict, prefix: tuple = ()) -> dict[tuple, object]:
     """Nested dicts as {(key, subkey, ...): leaf}."""
     flat = {}
     for key, value in values.items():
         if isinstance(value, dict) and value:
-            flat.update(_flatten(value, prefix + (key,)))
+            flat.update(flatten_config(value, prefix + (key,)))
         else:
             flat[prefix + (key,)] = value
     return flat
+
+
+def changed_settings(config: dict, training_only: bool = False) -> dict[str, object]:
+    """The entries of a config dict that differ from the defaults and change results, by dotted
+    key (with ``training_only``, those that change training): what identifies a run's results,
+    unchanged when supernas gains options at their defaults."""
+    current, defaults = flatten_config(config), flatten_config(to_dict(Config()))
+    return {".".join(key): value for key, value in sorted(current.items(), key=str)
+            if value != defaults.get(key, object()) and key not in RESULT_NEUTRAL_KEYS
+            and not (training_only and key[0] in AFTER_TRAINING_SECTIONS)}
 
 
 def _with_effective_clip(flat: dict[tuple, object]) -> dict[tuple, object]:
@@ -151,7 +161,7 @@ def check_compatible(state: dict, space_description: dict, config: dict, path: s
         saved_space = state["space"]
         details = ", ".join(f"{k}: {saved_space.get(k)!r} vs {space_description.get(k)!r}" for k in differing)
         raise SupernasError(f"checkpoint {path} is from a different search space ({details})")
-    saved, current, defaults = _flatten(state["config"]), _flatten(config), _flatten(to_dict(Config()))
+    saved, current, defaults = flatten_config(state["config"]), flatten_config(config), flatten_config(to_dict(Config()))
     saved.update((key, defaults.get(key)) for key in set(current) - set(saved))
     saved, current = _with_effective_clip(saved), _with_effective_clip(current)
     differing = [key for key in sorted(set(saved) | set(current), key=str)

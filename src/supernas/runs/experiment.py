@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from supernas.config import Config, DataConfig, to_dict
-from supernas.data import AugmentConfig, DeviceLoader, ImageDataset, load_dataset, split_dataset
+from supernas.data import AugmentConfig, DeviceLoader, ImageDataset, load_dataset, split_dataset, take_subset
 from supernas.data.imagefolder import FolderImages, StreamingLoader
 from supernas.errors import SupernasError
 from supernas.nn.fewshot import FewShotSupernet, InheritingFewShotSupernet
@@ -29,8 +29,17 @@ def load_full_split(config: Config, train: bool) -> ImageDataset | FolderImages:
 
 
 def load_splits(config: Config) -> tuple[ImageDataset, ImageDataset]:
-    """The supernet-training split and the held-out split of the dataset's training set."""
-    return split_dataset(load_full_split(config, train=True), config.data.train_fraction, config.data.split_seed)
+    """The supernet-training split and the held-out split of the dataset's training set, the
+    images downsampled to ``data.resolution`` and the training split cut to ``data.train_images``
+    when they are set."""
+    data = config.data
+    full = load_full_split(config, train=True)
+    if data.resolution:
+        if not isinstance(full, ImageDataset):
+            raise SupernasError("data.resolution applies to in-memory datasets; imagefolder crops to data.image_size")
+        full = full.downsampled(data.resolution)
+    train, heldout = split_dataset(full, data.train_fraction, data.split_seed)
+    return (take_subset(train, data.train_images, data.split_seed + 2) if data.train_images else train), heldout
 
 
 def batch_loader(data: DataConfig, dataset: ImageDataset | FolderImages, batch_size: int, seed: int, device: torch.device,

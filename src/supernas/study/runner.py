@@ -34,7 +34,7 @@ from supernas.groundtruth.ranking import kendall_tau_within_true_top
 from supernas.groundtruth.tables import GroundTruth, default_nasbench201_path, load_ground_truth
 from supernas.rank import rank_run
 from supernas.report.figures import study_summary
-from supernas.runs.checkpoint import AFTER_TRAINING_SECTIONS
+from supernas.runs.checkpoint import AFTER_TRAINING_SECTIONS, changed_settings
 from supernas.runs.files import (STUDY_CELLS, STUDY_LEDGER_DIR, STUDY_RUNS_CSV, STUDY_RUNS_DIR, STUDY_TABLE_CSV,
                                  STUDY_TABLE_JSON, STUDY_TABLE_MD, STUDY_TABLE_PNG, log_file)
 from supernas.study.table import METRICS, TIMES, aggregate, csv_text, markdown_table
@@ -155,11 +155,11 @@ def fingerprint(values: dict) -> str:
 
 
 def ledger_keys(config: Config) -> tuple[str, str]:
-    """Which ledger records belong to a run of ``config``: those of its training (the config
-    without the sections read after training) and those of its rankings (the whole config)."""
+    """Which ledger records belong to a run of ``config``: those of its training (the settings
+    that change training) and those of its rankings (every setting that changes results); both
+    ignore options at their defaults, so records stay valid when supernas gains options."""
     values = to_dict(with_strategy_defaults(config))
-    return (fingerprint({key: value for key, value in values.items() if key not in AFTER_TRAINING_SECTIONS}),
-            fingerprint(values))
+    return fingerprint(changed_settings(values, training_only=True)), fingerprint(changed_settings(values))
 
 
 def read_jsonl(path: Path) -> list[dict]:
