@@ -409,7 +409,7 @@ def test_downsampled_images_are_area_averages_rounded_to_uint8():
 
 
 def test_proxy_data_options_shrink_the_images_and_the_training_split_only(tiny_config):
-    from supernas.experiment import load_splits
+    from supernas.runs.experiment import load_splits
     from supernas.train.trainer import train_supernet
 
     full_train, full_heldout = load_splits(tiny_config)

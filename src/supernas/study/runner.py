@@ -34,7 +34,7 @@ from supernas.groundtruth.ranking import kendall_tau_within_true_top
 from supernas.groundtruth.tables import GroundTruth, default_nasbench201_path, load_ground_truth
 from supernas.rank import rank_run
 from supernas.report.figures import study_summary
-from supernas.runs.checkpoint import AFTER_TRAINING_SECTIONS, changed_settings
+from supernas.runs.checkpoint import changed_settings
 from supernas.runs.files import (STUDY_CELLS, STUDY_LEDGER_DIR, STUDY_RUNS_CSV, STUDY_RUNS_DIR, STUDY_TABLE_CSV,
                                  STUDY_TABLE_JSON, STUDY_TABLE_MD, STUDY_TABLE_PNG, log_file)
 from supernas.study.table import METRICS, TIMES, aggregate, csv_text, markdown_table
