@@ -49,7 +49,7 @@ class MobileNetSpace(Space):
     """MobileNet-style ImageNet space: 21 layers, t in {3, 6} x 1..m kernels of {3, 5, 7}, or skip.
 
     Options: ``max_paths`` (m, 1..3, default 1: one kernel per layer), ``bn`` and ``block`` as
-    for ``mixpath-s1``, ``width_mult`` (channel scale, multiples of 8), ``stage_layers`` (at
+    for ``mixpath-s1`` (``block`` defaults to the faster ``fused`` here), ``width_mult`` (channel scale, multiples of 8), ``stage_layers`` (at
     most this many layers per stage, 1..4: a shallower space), ``skip`` (allow skipping the
     non-first layers of a stage), and the dataset-dependent ``num_classes``, ``in_channels``,
     ``image_size``.
