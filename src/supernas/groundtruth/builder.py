@@ -33,12 +33,12 @@ import yaml
 from tqdm import tqdm
 
 from supernas.config import Config, from_dict, to_dict
-from supernas.data import AugmentConfig, DeviceLoader, ImageDataset, load_dataset, take_subset
+from supernas.data import AugmentConfig, DeviceLoader, ImageDataset, take_subset
 from supernas.errors import SupernasError
 from supernas.evaluate.cache import ScoreCache, context_key
 from supernas.evaluate.scoring import standalone_accuracy
 from supernas.groundtruth.ranking import ranking_metrics
-from supernas.runs.experiment import build_space
+from supernas.runs.experiment import build_space, load_full_split
 from supernas.runs.files import GROUNDTRUTH_RESULTS, LOG_FILE, groundtruth_table
 from supernas.spaces.base import Architecture, Space
 from supernas.streams import GROUNDTRUTH_POOL_STREAM
@@ -131,8 +131,7 @@ class RecipeTrainer:
 
     def __init__(self, config: Config, device: torch.device):
         data, truth = config.data, config.groundtruth
-        full_train = load_dataset(data.dataset, data.root, train=True, synthetic_size=data.synthetic_size)
-        test = load_dataset(data.dataset, data.root, train=False, synthetic_size=data.synthetic_size)
+        full_train, test = load_full_split(config, train=True), load_full_split(config, train=False)
         self.config, self.device = config, device
         if device.type == "cpu":
             retain_freed_memory()
@@ -282,12 +281,12 @@ def table_path(config: Config) -> Path:
 def groundtruth_run(config: Config) -> GroundTruthResult:
     """Build (or complete) the ground-truth table of ``config``: sample the architectures, train
     every (architecture, seed) not in the results store yet, write the table and its recipe."""
-    truth, data = config.groundtruth, config.data
+    truth = config.groundtruth
     if truth.seeds < 1:
         raise SupernasError(f"groundtruth.seeds must be at least 1, got {truth.seeds}")
     if truth.workers < 1:
         raise SupernasError(f"groundtruth.workers must be at least 1, got {truth.workers}")
-    probe = load_dataset(data.dataset, data.root, train=False, synthetic_size=data.synthetic_size)
+    probe = load_full_split(config, train=False)
     space = build_space(config, probe)
     values = recipe(config, space)
     hash_text = recipe_hash(values)
