@@ -111,3 +111,12 @@ def test_help_explains_every_option():
     assert result.returncode == 0
     for flag in ("--train.lr", "--data.cutout", "--rank.column", "--train.strategy", "--space.options"):
         assert flag in result.stdout
+
+
+def test_unknown_or_abbreviated_option_is_one_line_with_the_closest_options():
+    line = one_error_line(run_cli("rank", "--space", "x"))
+    assert "'--space'" in line and "--space.name" in line and "supernas rank --help" in line
+    line = one_error_line(run_cli("train", "--train.lrr", "1"))
+    assert "did you mean --train.lr" in line
+    assert "expected one argument" in one_error_line(run_cli("train", "--train.steps"))
+    assert "unrecognised argument '--x'" in one_error_line(run_cli("report", "somewhere", "--x"))
