@@ -23,10 +23,10 @@ import sys
 from pathlib import Path
 
 from supernas.config import Config, load_yaml
-from supernas.evaluate.sbn_diagnostics import diagnose_run, format_rows
 from supernas.groundtruth.builder import MEAN_COLUMN, seed_column, seed_to_seed_tau
 from supernas.nn.shadow_bn import SBN_MODES
 from supernas.rank import rank_run
+from supernas.report.sbn import diagnose_run, format_rows
 from supernas.runs.files import log_file
 from supernas.train.trainer import train_supernet
 from supernas.utils import retain_freed_memory

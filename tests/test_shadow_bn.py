@@ -13,9 +13,9 @@ import supernas.nn.multipath
 import supernas.nn.shadow_bn
 from supernas.errors import SupernasError
 from supernas.evaluate.calibration import calibrate_batchnorm
-from supernas.evaluate.sbn_diagnostics import shadow_bn_rows
 from supernas.nn.multipath import MultiPath
 from supernas.nn.shadow_bn import ShadowBatchNorm, allowed_subsets
+from supernas.report.sbn import shadow_bn_rows
 
 
 def three_path_layer(norm: str = "linear", max_active: int = 3) -> MultiPath:

@@ -228,7 +228,7 @@ COMMAND_FUNCTIONS = {"train": command_train, "rank": command_rank, "search": com
 
 
 def command_sbn(run_dir: str) -> None:
-    from supernas.evaluate.sbn_diagnostics import diagnose_run, format_rows
+    from supernas.report.sbn import diagnose_run, format_rows
 
     print(format_rows(diagnose_run(run_dir)))
 

@@ -11,7 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402  (after choosing the backend)
 
-from supernas.evaluate.sbn_diagnostics import ShadowBNRow  # noqa: E402
+from supernas.report.sbn import ShadowBNRow  # noqa: E402
 
 
 def png_bytes(figure: Figure) -> bytes:

@@ -24,8 +24,8 @@ from pathlib import Path
 
 from supernas.config import Config, load_config
 from supernas.errors import SupernasError
-from supernas.evaluate.sbn_diagnostics import diagnose_run
 from supernas.report import figures
+from supernas.report.sbn import diagnose_run
 from supernas.runs.checkpoint import load_checkpoint
 from supernas.runs.experiment import checkpoint_path
 from supernas.runs.files import (ARCH_FILE, HISTORY_CSV, RANKING_CSV, RANKING_JSON, REPORT_HTML, RESULT_JSON, SCORES_CSV,
