@@ -194,16 +194,37 @@ def zero_cost_columns(tag: str, archs: list) -> tuple[dict[str, list[float]], li
     return columns, [float(rows[str(a)]["seconds"]) for a in archs]
 
 
+def cached_supernet_scores(budget: float) -> dict[str, dict[str, float]]:
+    """The supernet scores a budget's run has committed to its score cache so far (a scoring
+    still under way), by score and architecture."""
+    path = RUNS / f"{PRESET}_{budget:g}min" / "scores.sqlite"
+    if not path.exists():
+        return {}
+    found: dict[str, dict[str, float]] = {"supernet": {}, "supernet_loss": {}}
+    for context, arch, value in ScoreCache(path).connection.execute("SELECT context, arch, value FROM scores"):
+        measure = json.loads(context)["measure"]
+        found["supernet" if measure == "supernet_accuracy" else measure][arch] = value
+    return found
+
+
 def supernet_columns(budget: float, archs: list) -> dict | None:
-    """The supernet scores of ``archs`` at ``budget`` CPU-minutes, with their CPU seconds (None when not run)."""
+    """The supernet scores of those of ``archs`` that have them at ``budget`` CPU-minutes
+    (``archs``: which ones, in order), with the CPU seconds of training and of scoring a cell;
+    None when the budget's training has not finished."""
     path = RESULTS / f"predictors_supernet_{budget:g}min.json"
     record = json.loads(path.read_text()) if path.exists() else {}
-    if "scores" not in record:
+    if "train_cpu_s" not in record:
         return None
-    index = {arch: i for i, arch in enumerate(record["archs"])}
-    columns = {name: [values[index[str(a)]] for a in archs] for name, values in record["scores"].items()}
-    return {"columns": columns, "train_s": record["train_cpu_s"], "steps": record["steps"],
-            "score_s_per_cell": record["score_s_per_cell"]}
+    if "scores" in record:
+        scores = {name: dict(zip(record["archs"], values)) for name, values in record["scores"].items()}
+        per_cell = record["score_s_per_cell"]
+    else:
+        scores = cached_supernet_scores(budget)
+        per_cell = json.loads((RESULTS / "predictors_supernet_3min.json").read_text())["score_s_per_cell"]
+    present = [a for a in archs if all(str(a) in column for column in scores.values())]
+    columns = {name: [column[str(a)] for a in present] for name, column in scores.items()}
+    return {"columns": columns, "archs": present, "train_s": record["train_cpu_s"], "steps": record["steps"],
+            "score_s_per_cell": per_cell}
 
 
 def table_row(label: str, values: list[float], truth: list[float], seconds_per_cell: float, total_min: float) -> dict:
@@ -268,7 +289,7 @@ def run_report(args) -> None:
     for budget in (float(b) for b in args.budgets.split(",")):
         found = supernet_columns(budget, reported)
         found_tuning = supernet_columns(budget, tuning)
-        if found is None or tag not in ensembles:
+        if found is None or len(found["archs"]) < REPORTED or tag not in ensembles:
             continue
         train_min = found["train_s"] / 60
         score_min = found["score_s_per_cell"] * REPORTED / 60
@@ -279,9 +300,13 @@ def run_report(args) -> None:
             if name == "supernet":
                 curves["supernet"].append((row["total_cpu_min"], row["tau"]))
         columns, tuning_columns, joint, _ = ensembles[tag]
-        more = fused_rows(f"zero-cost ({tag}) + supernet ({budget:g} min)", {**columns, **found["columns"]},
-                             {**tuning_columns, **found_tuning["columns"]}, truth, tuning_truth,
-                             joint + found["score_s_per_cell"], train_min)
+        scored = [tuning.index(a) for a in found_tuning["archs"]]
+        label = f"zero-cost ({tag}) + supernet ({budget:g} min)"
+        if len(scored) < TUNING:
+            label += f", tuned on {len(scored)} of the {TUNING} tuning cells"
+        more = fused_rows(label, {**columns, **found["columns"]},
+                          {**{n: [v[i] for i in scored] for n, v in tuning_columns.items()}, **found_tuning["columns"]},
+                          truth, [tuning_truth[i] for i in scored], joint + found["score_s_per_cell"], train_min)
         rows += more
         curves["fused"].append((more[-1]["total_cpu_min"], more[-1]["tau"]))
     if tag in ensembles:
