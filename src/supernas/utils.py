@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -91,3 +92,18 @@ def retain_freed_memory() -> bool:
         return False
     mmap_threshold, trim_threshold, largest = -3, -1, 1 << 30
     return bool(mallopt(mmap_threshold, largest)) and bool(mallopt(trim_threshold, largest))
+
+
+def read_jsonl(path: str | Path) -> list[dict]:
+    """The JSON records of a file of one record a line (none when it does not exist); a line cut
+    short by a killed writer is skipped."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records

@@ -34,7 +34,7 @@ from supernas.search.objectives import Candidate
 from supernas.search.report import COST_LABELS, plot_front, summarize
 from supernas.spaces import Space, get_space
 from supernas.train.policy import decay_exponent, decay_factor
-from supernas.utils import atomic_write_bytes, atomic_write_text
+from supernas.utils import atomic_write_bytes, atomic_write_text, read_jsonl
 
 CALR_COMPLEXITIES = 5
 CURVE_POINTS = 400
@@ -71,16 +71,7 @@ class RunFiles:
     @cached_property
     def records(self) -> list[dict]:
         """The training records of ``log.jsonl`` (a torn last line of a killed run is skipped)."""
-        path = log_file(self.run_dir)
-        if not path.is_file():
-            return []
-        records = []
-        for line in path.read_text().splitlines():
-            try:
-                records.append(json.loads(line))
-            except ValueError:
-                continue
-        return [r for r in records if isinstance(r, dict) and "step" in r]
+        return [r for r in read_jsonl(log_file(self.run_dir)) if isinstance(r, dict) and "step" in r]
 
     @cached_property
     def config(self) -> Config | None:

@@ -39,7 +39,7 @@ from supernas.runs.files import (STUDY_CELLS, STUDY_LEDGER_DIR, STUDY_RUNS_CSV, 
                                  STUDY_TABLE_JSON, STUDY_TABLE_MD, STUDY_TABLE_PNG, log_file)
 from supernas.study.table import METRICS, TIMES, aggregate, csv_text, markdown_table
 from supernas.train.trainer import train_supernet
-from supernas.utils import atomic_write_bytes, atomic_write_text, reported_write_errors, seeded_generator
+from supernas.utils import atomic_write_bytes, atomic_write_text, read_jsonl, reported_write_errors, seeded_generator
 
 
 @dataclass(frozen=True)
@@ -160,20 +160,6 @@ def ledger_keys(config: Config) -> tuple[str, str]:
     ignore options at their defaults, so records stay valid when supernas gains options."""
     values = to_dict(with_strategy_defaults(config))
     return fingerprint(changed_settings(values, training_only=True)), fingerprint(changed_settings(values))
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    """The JSON records of a file of one record a line (none when it does not exist); a line cut
-    short by a killed writer is skipped."""
-    if not path.is_file():
-        return []
-    records = []
-    for line in path.read_text().splitlines():
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return records
 
 
 def ends_mid_line(path: Path) -> bool:

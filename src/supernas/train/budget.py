@@ -13,7 +13,6 @@ says: a non-positive or non-finite measurement, or a budget that would need more
 from __future__ import annotations
 
 import copy
-import json
 import math
 import tempfile
 
@@ -21,6 +20,7 @@ from supernas.config import Config
 from supernas.errors import SupernasError
 from supernas.runs.files import log_file
 from supernas.train.trainer import train_supernet
+from supernas.utils import read_jsonl
 
 MAX_BUDGET_STEPS = 100_000
 """The default largest step count a budget may turn into."""
@@ -68,7 +68,7 @@ def probe_step_seconds(config: Config, clock: str = "cpu", warmup_steps: int = 3
         probe.train.steps = warmup_steps + timed_steps
         probe.train.log_every, probe.train.checkpoint_every, probe.train.progress = 1, probe.train.steps, False
         train_supernet(probe)
-        records = [json.loads(line) for line in log_file(scratch).read_text().splitlines()]
+        records = read_jsonl(log_file(scratch))
     return seconds_per_step(records, clock, warmup_steps)
 
 
