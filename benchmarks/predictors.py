@@ -236,16 +236,20 @@ def table_row(label: str, values: list[float], truth: list[float], seconds_per_c
 
 
 def fused_rows(label: str, columns: dict, tuning: dict | None, truth: list[float], tuning_truth: list[float],
-               seconds_per_cell: float, fixed_min: float) -> list[dict]:
-    """The equal-weight fusion of ``columns`` and, with ``tuning`` scores, the fusion with
-    weights chosen on the tuning cells (:func:`choose_weights`)."""
+               seconds_per_cell: float, fixed_min: float, given: dict | None = None) -> list[dict]:
+    """The equal-weight fusion of ``columns`` and the fusion with weights chosen on the tuning
+    cells (:func:`choose_weights`; ``given`` weights instead when there are no tuning scores)."""
     equal = {name: 1.0 for name in columns}
     total = fixed_min + seconds_per_cell * len(truth) / 60
     rows = [table_row(f"{label}, equal: {fused_label(equal)}", fuse(columns, equal).tolist(), truth, seconds_per_cell, total)]
+    chosen = given
     if tuning is not None:
         chosen = {name: weight for name, weight in choose_weights(tuning, tuning_truth).items() if weight > 0}
-        rows.append(table_row(f"{label}, tuned: {fused_label(chosen)}", fuse(columns, chosen).tolist(), truth,
+    if chosen is not None:
+        kind = "tuned" if tuning is not None else "weights of the previous row"
+        rows.append(table_row(f"{label}, {kind}: {fused_label(chosen)}", fuse(columns, chosen).tolist(), truth,
                               seconds_per_cell, total))
+        rows[-1]["weights"] = chosen
     return rows
 
 
@@ -286,6 +290,7 @@ def run_report(args) -> None:
         rows += more
         ensembles[tag] = (columns, tuning_columns, joint, more[-1])
     tag = args.fuse_tag
+    previous = None
     for budget in (float(b) for b in args.budgets.split(",")):
         found = supernet_columns(budget, reported)
         found_tuning = supernet_columns(budget, tuning)
@@ -302,11 +307,13 @@ def run_report(args) -> None:
         columns, tuning_columns, joint, _ = ensembles[tag]
         scored = [tuning.index(a) for a in found_tuning["archs"]]
         label = f"zero-cost ({tag}) + supernet ({budget:g} min)"
-        if len(scored) < TUNING:
+        tuning_scores = {**{n: [v[i] for i in scored] for n, v in tuning_columns.items()}, **found_tuning["columns"]}
+        if 100 <= len(scored) < TUNING:
             label += f", tuned on {len(scored)} of the {TUNING} tuning cells"
-        more = fused_rows(label, {**columns, **found["columns"]},
-                          {**{n: [v[i] for i in scored] for n, v in tuning_columns.items()}, **found_tuning["columns"]},
-                          truth, [tuning_truth[i] for i in scored], joint + found["score_s_per_cell"], train_min)
+        more = fused_rows(label, {**columns, **found["columns"]}, tuning_scores if len(scored) >= 100 else None,
+                          truth, [tuning_truth[i] for i in scored], joint + found["score_s_per_cell"], train_min,
+                          given=previous)
+        previous = more[-1].pop("weights", previous)
         rows += more
         curves["fused"].append((more[-1]["total_cpu_min"], more[-1]["tau"]))
     if tag in ensembles:
@@ -331,7 +338,7 @@ def markdown(rows: list[dict]) -> str:
 
 def section(table: str) -> str:
     """The BENCHMARKS.md section around the table."""
-    settings = "; ".join(f"`{tag}`: {text}" for tag, text in TAGS.items())
+    settings = "; ".join(f"`{tag}`: {text}" for tag, text in TAGS.items() if scores_path(tag).exists())
     return (f"\n## Zero-cost predictors and fused rankings (NAS-Bench-201, CIFAR-10; `benchmarks/predictors.py`)\n\n"
             f"1,000 cells `sample_architectures(nasbench201, 1500, seed=0)[:1000]` against `cifar10_test_acc`; "
             f"fusion weights chosen on the other 500 (disjoint). Proxies on untrained standalone subnets, "
