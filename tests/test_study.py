@@ -20,7 +20,7 @@ from supernas.groundtruth.ranking import kendall_tau_within_true_top
 from supernas.runs.checkpoint import changed_settings
 from supernas.spaces import get_space
 from supernas.study import run_study
-from supernas.study.runner import Ledger, ledger_keys, training_cpu_seconds
+from supernas.study.runner import Ledger, ledger_keys, run_lock, training_cpu_seconds
 from supernas.study.table import aggregate, markdown_table
 from supernas.train.policy import OptimisationPolicy
 from supernas.utils import seeded_generator
@@ -164,6 +164,23 @@ def test_killed_study_resumes_without_training_or_scoring_anything_twice(tmp_pat
 
     again = run_study(path)
     assert (again.trained, again.ranked) == (0, 0) and counts == expected
+
+
+def test_study_processes_share_the_runs_by_locks(tmp_path, capsys):
+    path = write_study(tmp_path, seeds=[0])
+    with run_lock(tmp_path / "study" / "locks" / "fair-seed0.lock") as held:  # another process works on it
+        assert held
+        with run_lock(tmp_path / "study" / "locks" / "fair-seed0.lock") as second:
+            assert not second
+        assert main(["study", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "fair-seed0: skipped, another study process is working on it" in out
+    assert "1 runs are still being worked on by other study processes (fair-seed0)" in out
+    assert "| spos | supernet_loss | 1 |" in out and "| fair |" not in out
+    assert not (tmp_path / "study" / "runs" / "fair").exists()
+    finished = run_study(path)  # the lock is free again
+    assert (finished.trained, finished.ranked, finished.pending) == (1, 2, [])
+    assert [(e["variant"], e["score"]) for e in finished.table] == [(v, s) for v in VARIANTS for s in ("supernet", "supernet_loss")]
 
 
 def test_bad_study_files_are_one_line_errors(tmp_path, capsys):

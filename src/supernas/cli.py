@@ -249,10 +249,14 @@ def command_study(study_file: str) -> None:
     from supernas.study import run_study
 
     result = run_study(study_file, report=lambda line: print(line, flush=True))
-    print(f"study {study_file}: trained {result.trained} runs and ranked {result.ranked} (run, score) pairs in this call; "
-          f"mean ± std over seeds:")
-    print((Path(result.out_dir) / STUDY_TABLE_MD).read_text(), end="")
-    print(f"written to {result.out_dir}/table.md, table.csv, runs.csv, table.json and table.png")
+    print(f"study {study_file}: trained {result.trained} runs and ranked {result.ranked} (run, score) pairs in this call")
+    if result.pending:
+        print(f"{len(result.pending)} runs are still being worked on by other study processes ({', '.join(result.pending)}); "
+              f"run the same command again when they finish for the whole table")
+    if result.rows:
+        print("finished runs, mean ± std over seeds:")
+        print((Path(result.out_dir) / STUDY_TABLE_MD).read_text(), end="")
+        print(f"written to {result.out_dir}/table.md, table.csv, runs.csv, table.json and table.png")
 
 
 def printing_on_rank_zero() -> contextlib.AbstractContextManager:

@@ -49,7 +49,7 @@ GROUNDTRUTH_RESULTS = "results.sqlite"
 
 REPORT_DIR, REPORT_HTML = "report", "index.html"
 
-STUDY_CELLS, STUDY_RUNS_DIR, STUDY_LEDGER_DIR = "cells.txt", "runs", "ledger"
+STUDY_CELLS, STUDY_RUNS_DIR, STUDY_LEDGER_DIR, STUDY_LOCK_DIR = "cells.txt", "runs", "ledger", "locks"
 STUDY_TABLE_MD, STUDY_TABLE_CSV, STUDY_TABLE_JSON, STUDY_TABLE_PNG, STUDY_RUNS_CSV = (
     "table.md", "table.csv", "table.json", "table.png", "runs.csv")
 

@@ -3,22 +3,26 @@ evaluator in its own ordinary run directory, aggregated into one table.
 
 The study directory holds ``cells.txt`` (the cells every run is ranked on), ``runs/<variant>/
 seed<k>/`` (run directories), ``ledger/<variant>-seed<k>.jsonl`` (what the study has done for
-each run) and the tables (``table.md``, ``table.csv``, ``runs.csv``, ``table.json``,
+each run), ``locks/`` (which runs a study process is working on) and the tables (``table.md``, ``table.csv``, ``runs.csv``, ``table.json``,
 ``table.png``). Nothing is trained or scored here: a run is trained by ``train_supernet`` and
 scored by ``rank_run``, so it resumes as they do (from its checkpoint; scores from its score
 cache). The ledger records, per run, that its training finished and each score's metrics, so
-re-running a study skips what is finished and continues what is not.
+re-running a study skips what is finished and continues what is not. Several processes may
+run the same study at once (one per core or machine, on a shared file system): each works on a
+run only while it holds that run's lock, and skips the runs another process holds.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import math
 import os
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +39,7 @@ from supernas.groundtruth.tables import GroundTruth, default_nasbench201_path, l
 from supernas.rank import rank_run
 from supernas.report.figures import study_summary
 from supernas.runs.checkpoint import changed_settings
-from supernas.runs.files import (STUDY_CELLS, STUDY_LEDGER_DIR, STUDY_RUNS_CSV, STUDY_RUNS_DIR, STUDY_TABLE_CSV,
+from supernas.runs.files import (STUDY_CELLS, STUDY_LEDGER_DIR, STUDY_LOCK_DIR, STUDY_RUNS_CSV, STUDY_RUNS_DIR, STUDY_TABLE_CSV,
                                  STUDY_TABLE_JSON, STUDY_TABLE_MD, STUDY_TABLE_PNG, log_file)
 from supernas.study.table import METRICS, TIMES, aggregate, csv_text, markdown_table
 from supernas.train.trainer import train_supernet
@@ -57,8 +61,9 @@ class StudyRun:
 
 @dataclass(frozen=True)
 class StudyResult:
-    """What a study call did and found: the per-run rows, the aggregated table, where they were
-    written, and how many runs this call trained and how many scores it ranked."""
+    """What a study call did and found: the per-run rows and the aggregated table of the finished
+    runs, where they were written, how many runs this call trained and how many scores it ranked,
+    and the runs left unfinished because another process was working on them."""
 
     out_dir: str
     rows: list[dict]
@@ -66,6 +71,7 @@ class StudyResult:
     baseline: dict
     trained: int
     ranked: int
+    pending: list[str]
 
 
 def study_dir(study: StudyConfig, path: Path) -> Path:
@@ -171,6 +177,26 @@ def ends_mid_line(path: Path) -> bool:
         return file.read(1) != b"\n"
 
 
+@contextlib.contextmanager
+def run_lock(path: Path) -> Iterator[bool]:
+    """Hold an exclusive lock on the file ``path`` for the block; yields ``False`` at once, without
+    the lock, when another process holds it. The system frees a lock when its holder exits or is
+    killed, so a killed study leaves no stale lock behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as file:
+        try:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            held = False
+        else:
+            held = True
+        try:
+            yield held
+        finally:
+            if held:
+                fcntl.flock(file, fcntl.LOCK_UN)
+
+
 class Ledger:
     """A run's append-only record of what the study did for it (one JSON object per line)."""
 
@@ -239,12 +265,14 @@ def complete_run(run: StudyRun, scores: Sequence[str], ledger: Ledger, truth: Gr
 def run_rows(run: StudyRun, scores: Sequence[str], ledger: Ledger) -> list[dict]:
     """The run's table rows, one per score: its metrics, its training CPU time and the CPU time
     of the ranking call that finished (scores a killed call computed were cached, and are not
-    counted)."""
+    counted); none while the run is unfinished."""
     records = ledger.records()
     trained_key, ranked_key = ledger_keys(run.config)
+    ranked = {r["score"]: r for r in records if r["event"] == "ranked" and r["fingerprint"] == ranked_key}
+    if any(score not in ranked for score in scores):
+        return []
     starts = [r["log_line"] for r in records if r["event"] == "train" and r["fingerprint"] == trained_key]
     train_cpu = training_cpu_seconds(log_records(run.config.run_dir), starts)
-    ranked = {r["score"]: r for r in records if r["event"] == "ranked" and r["fingerprint"] == ranked_key}
     return [{"variant": run.variant, "seed": run.seed, "score": score, **{m: ranked[score]["metrics"][m] for m in METRICS},
              "train_cpu_seconds": train_cpu, "score_cpu_seconds": ranked[score]["cpu_seconds"],
              "params": ranked[score]["params"]} for score in scores]
@@ -283,13 +311,19 @@ def run_study(path: str | Path, report: Callable[[str], None] | None = None) -> 
     cells = write_cells(study, truth, out)
     runs = study_runs(study, path, out, cells, truth)
     trained = ranked = 0
-    rows: list[dict] = []
+    ledgers = {run.name: Ledger(out / STUDY_LEDGER_DIR / f"{run.name}.jsonl") for run in runs}
     for run in runs:
-        ledger = Ledger(out / STUDY_LEDGER_DIR / f"{run.name}.jsonl")
-        did_train, scored = complete_run(run, study.scores, ledger, truth, report)
+        with run_lock(out / STUDY_LOCK_DIR / f"{run.name}.lock") as held:
+            if not held:
+                report(f"{run.name}: skipped, another study process is working on it")
+                continue
+            did_train, scored = complete_run(run, study.scores, ledgers[run.name], truth, report)
         trained, ranked = trained + did_train, ranked + scored
-        rows.extend(run_rows(run, study.scores, ledger))
+    rows_by_run = {run.name: run_rows(run, study.scores, ledgers[run.name]) for run in runs}
+    rows = [row for finished in rows_by_run.values() for row in finished]
+    pending = [name for name, finished in rows_by_run.items() if not finished]
     baseline = rows[0]["params"] if rows else {}
     table = aggregate(rows)
-    write_tables(out, rows, table, baseline)
-    return StudyResult(str(out), rows, table, baseline, trained, ranked)
+    if rows:
+        write_tables(out, rows, table, baseline)
+    return StudyResult(str(out), rows, table, baseline, trained, ranked, pending)
