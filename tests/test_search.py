@@ -170,12 +170,15 @@ SEARCH = ["--search.population", "6", "--search.generations", "4", "--search.see
 
 
 def cached_rows(run_dir: Path) -> int:
+    """How many architectures have a cached supernet accuracy (the search's objective; the same
+    pass caches their loss too)."""
     path = run_dir / "scores.sqlite"
     if not path.exists():
         return 0
     try:
         with sqlite3.connect(path, timeout=1) as connection:
-            return connection.execute("SELECT COUNT(*) FROM scores").fetchone()[0]
+            return connection.execute("SELECT COUNT(*) FROM scores WHERE context LIKE '%\"measure\":\"supernet_accuracy\"%'"
+                                      ).fetchone()[0]
     except sqlite3.OperationalError:  # the table is not created yet, or the writer holds the lock
         return 0
 

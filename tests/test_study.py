@@ -145,20 +145,20 @@ def test_killed_study_resumes_without_training_or_scoring_anything_twice(tmp_pat
     monkeypatch.setattr(evaluator, "supernet_scores", counted_score)
     uninterrupted = run_study(write_study(tmp_path, "whole", seeds=[0]))
     expected = dict(counts)
-    assert expected == {"steps": 2 * 6, "scores": 2 * 2 * 20}  # optimizer steps; (run, score, cell) scoring passes
+    assert expected == {"steps": 2 * 6, "scores": 2 * 20}  # optimizer steps; (run, cell) passes: one yields both scores
 
     path = write_study(tmp_path, "killed", seeds=[0])
     counts.update(steps=0, scores=0)
     kill.update(step=1, score=None)  # killed in the second run's training, after its checkpoint at step 3
     with pytest.raises(Killed):
         run_study(path)
-    kill.update(step=None, score=20 + 5)  # then in its scoring: the accuracy done, 5 losses cached
+    kill.update(step=None, score=5)  # then in its scoring by accuracy: both scores of 5 cells cached
     with pytest.raises(Killed):
         run_study(path)
     kill.update(step=None, score=None)
     resumed = run_study(path)
     assert counts == expected
-    assert (resumed.trained, resumed.ranked) == (0, 1)  # the second run's loss
+    assert (resumed.trained, resumed.ranked) == (0, 2)  # the second run's accuracy (5 cells cached), then its loss
     assert json.dumps(comparable(resumed.table)) == json.dumps(comparable(uninterrupted.table))
     assert json.dumps(comparable(resumed.rows)) == json.dumps(comparable(uninterrupted.rows))
 

@@ -124,8 +124,9 @@ class CachedMeasure:
 def shared_measures(compute: Callable[[Architecture], dict[str, float]], contexts: dict[str, dict],
                     cache: ScoreCache) -> dict[str, CachedMeasure]:
     """One cached measure per value that one computation yields (``compute(arch)`` returns
-    every name of ``contexts``): the first of them asked about an architecture computes all
-    and commits each under its own context, so the others find theirs in the cache."""
+    every name of ``contexts``): the first of them asked about an architecture computes all,
+    its measure commits its own value and the others are committed here under their contexts,
+    so the other measures find theirs in the cache (each value committed once)."""
     latest: dict[str, dict[str, float]] = {}
 
     def value(arch: Architecture, name: str) -> float:
@@ -133,7 +134,8 @@ def shared_measures(compute: Callable[[Architecture], dict[str, float]], context
         if key not in latest:
             values = compute(arch)
             for other, context in contexts.items():
-                cache.store(context, key, values[other])
+                if other != name:
+                    cache.store(context, key, values[other])
             latest.clear()
             latest[key] = values
         return latest[key][name]

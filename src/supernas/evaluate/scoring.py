@@ -182,14 +182,16 @@ def supernet_measures(config: Config, space: Space, splits: tuple[ImageDataset, 
     """Cached supernet scores (``supernet``: top-1 accuracy (%); ``supernet_loss``: minus the
     mean cross-entropy) of architectures in the run's trained supernet on the held-out split,
     BN-calibrated first when the space needs it and ``rank.calibrate`` is on; the data shared
-    out over the ranks of ``context``."""
+    out over the ranks of ``context``. One pass yields both scores and both are cached, so
+    ranking by the other later measures nothing again."""
     train_split, heldout = splits
     model = load_trained_supernet(config, space, device)
     calibrate = config.rank.calibrate and space.needs_calibration
     data = prepare_scoring_data(heldout, train_split, config, device, calibrate)
     num_images = sum(len(labels) for _, labels in data.eval_batches)
-    contexts = {score: scoring_context(config, calibrate, num_images, score) for score in scores}
-    return shared_measures(functools.partial(supernet_scores, model, data=data, context=context), contexts, cache)
+    contexts = {score: scoring_context(config, calibrate, num_images, score) for score in SUPERNET_SCORES}
+    measures = shared_measures(functools.partial(supernet_scores, model, data=data, context=context), contexts, cache)
+    return {score: measures[score] for score in scores}
 
 
 def supernet_accuracy(config: Config, space: Space, splits: tuple[ImageDataset, ImageDataset], device: torch.device,
