@@ -183,6 +183,16 @@ def test_study_processes_share_the_runs_by_locks(tmp_path, capsys):
     assert [(e["variant"], e["score"]) for e in finished.table] == [(v, s) for v in VARIANTS for s in ("supernet", "supernet_loss")]
 
 
+def test_a_variant_can_have_seeds_of_its_own(tmp_path):
+    result = run_study(write_study(tmp_path, seeds=[0], variant_seeds={"fair": [0, 1]}, scores=["supernet_loss"]))
+    assert [(row["variant"], row["seed"]) for row in result.rows] == [("spos", 0), ("fair", 0), ("fair", 1)]  # seed by seed
+    assert {entry["variant"]: entry["seeds"] for entry in result.table} == {"spos": [0], "fair": [0, 1]}
+    with pytest.raises(SupernasError, match="variant_seeds names variants the study does not have: fairnas"):
+        run_study(write_study(tmp_path, variant_seeds={"fairnas": [1]}))
+    with pytest.raises(SupernasError, match="variant_seeds of 'fair' must be a list of distinct integers"):
+        run_study(write_study(tmp_path, variant_seeds={"fair": [1, 1]}))
+
+
 def test_bad_study_files_are_one_line_errors(tmp_path, capsys):
     with pytest.raises(SupernasError, match="unknown config key 'variantz'"):
         run_study(write_study(tmp_path, variantz={}))

@@ -175,6 +175,7 @@ class StudyConfig:
     overrides: dict = _option({}, "dotted config overrides applied to every variant, e.g. {train.steps: 2000}")
     variants: dict = _option({}, "name -> dotted config overrides of that variant, e.g. {spos-calr-ms: {train.calr: true, train.ms: true}}")
     seeds: list = _option([0], "training seeds (train.seed) of every variant")
+    variant_seeds: dict = _option({}, "variant name -> its training seeds instead of seeds, e.g. {spos: [0, 1, 2]} for the variants a claim compares")
     cells: int = _option(1000, "cells ranked, drawn uniformly with cell_seed from the ground-truth table's architectures")
     cell_seed: int = _option(0, "seed of the cell sample")
     cells_file: str | None = _option(None, "file listing the cells to rank instead of a sample (one architecture per line, or a .csv's arch column)")

@@ -100,11 +100,16 @@ def apply_overrides(config: Config, overrides: dict, owner: str) -> None:
 
 
 def study_runs(study: StudyConfig, path: Path, out: Path, cells: Path, truth: GroundTruth) -> list[StudyRun]:
-    """Every (variant, seed) of the study, variants in file order, with its full config."""
+    """Every (variant, seed) of the study with its full config, seed by seed (each variant's first
+    seed before any second seed, so a screen finishes first), variants in file order."""
     if not study.variants:
         raise SupernasError(f"study {path} names no variants")
-    if not study.seeds or len(set(study.seeds)) != len(study.seeds) or not all(isinstance(s, int) for s in study.seeds):
-        raise SupernasError(f"study {path}: seeds must be a list of distinct integers, got {study.seeds!r}")
+    unknown = sorted(set(study.variant_seeds) - set(study.variants))
+    if unknown:
+        raise SupernasError(f"study {path}: variant_seeds names variants the study does not have: {', '.join(map(str, unknown))}")
+    for owner, seeds in [("seeds", study.seeds)] + [(f"variant_seeds of {v!r}", s) for v, s in study.variant_seeds.items()]:
+        if not isinstance(seeds, list) or not seeds or len(set(seeds)) != len(seeds) or not all(isinstance(s, int) for s in seeds):
+            raise SupernasError(f"study {path}: {owner} must be a list of distinct integers, got {seeds!r}")
     if not study.scores:
         raise SupernasError(f"study {path} names no scores")
     for score in study.scores:
@@ -113,7 +118,7 @@ def study_runs(study: StudyConfig, path: Path, out: Path, cells: Path, truth: Gr
     for variant, overrides in study.variants.items():
         if not re.fullmatch(r"[A-Za-z0-9_.+-]+", str(variant)):
             raise SupernasError(f"study {path}: variant name {variant!r} may hold only letters, digits and - _ . +")
-        for seed in study.seeds:
+        for seed in study.variant_seeds.get(variant, study.seeds):
             config = base_config(study, path)
             apply_overrides(config, overrides or {}, f"variant {variant!r}")
             config.train.seed = seed
@@ -121,7 +126,8 @@ def study_runs(study: StudyConfig, path: Path, out: Path, cells: Path, truth: Gr
             rank = config.rank
             rank.archs_file, rank.ground_truth, rank.column, rank.num_images = str(cells), truth.path, truth.column, study.images
             runs.append(StudyRun(str(variant), seed, config))
-    return runs
+    order = {seed: index for index, seed in enumerate(dict.fromkeys(run.seed for run in runs))}
+    return sorted(runs, key=lambda run: order[run.seed])
 
 
 def ground_truth(study: StudyConfig) -> GroundTruth:
