@@ -193,6 +193,32 @@ def test_a_variant_can_have_seeds_of_its_own(tmp_path):
         run_study(write_study(tmp_path, variant_seeds={"fair": [1, 1]}))
 
 
+def test_cell_subsets_are_ranked_from_the_same_scores_and_reported_beside_their_parameter_count(tmp_path, monkeypatch):
+    passes = []
+    real_score = evaluator.supernet_scores
+    monkeypatch.setattr(evaluator, "supernet_scores", lambda *a, **k: passes.append(1) or real_score(*a, **k))
+    path = write_study(tmp_path, seeds=[0], variants={"spos": {}})
+    cells = run_study(path).rows and (tmp_path / "study" / "cells.txt").read_text().split()
+    (tmp_path / "subset.txt").write_text("# ten of the study's cells\n" + "\n".join(cells[::2]) + "\n")
+    assert len(passes) == 20
+    result = run_study(write_study(tmp_path, seeds=[0], variants={"spos": {}}, cell_subsets={"half": "subset.txt"}))
+    assert len(passes) == 20 and result.ranked == 2  # the subset's cells were scored with the study's
+    rows = {row["score"]: row for row in result.rows}
+    assert list(rows) == ["supernet", "supernet_loss", "supernet@half", "supernet_loss@half"]
+    truth = {row["arch"]: float(row["acc"]) for row in csv.DictReader((tmp_path / "truth.csv").open())}
+    ranking = list(csv.DictReader((tmp_path / "study" / "runs" / "spos" / "seed0" / "ranking" / "ranking.csv").open()))
+    assert sorted(r["arch"] for r in ranking) == sorted(cells[::2])  # the last ranking: the loss on the subset
+    tau = stats.kendalltau([float(r["score"]) for r in ranking], [truth[r["arch"]] for r in ranking]).statistic
+    assert rows["supernet_loss@half"]["kendall_tau"] == pytest.approx(tau)
+    params_tau = stats.kendalltau([get_space("nasbench201").complexity(get_space("nasbench201").parse(a), "params")
+                                   for a in cells[::2]], [truth[a] for a in cells[::2]]).statistic
+    assert rows["supernet@half"]["params"]["kendall_tau"] == pytest.approx(params_tau)
+    table = (tmp_path / "study" / "table.md").read_text()
+    assert f"| parameter count | params@half | - | {params_tau:.3f} |" in table and "| parameter count | params | - |" in table
+    with pytest.raises(SupernasError, match="cell subset 'x': no cells file missing.txt"):
+        run_study(write_study(tmp_path, cell_subsets={"x": "missing.txt"}))
+
+
 def test_bad_study_files_are_one_line_errors(tmp_path, capsys):
     with pytest.raises(SupernasError, match="unknown config key 'variantz'"):
         run_study(write_study(tmp_path, variantz={}))

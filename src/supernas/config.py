@@ -183,6 +183,7 @@ class StudyConfig:
     column: str = _option("cifar10_test_acc", "ground-truth column")
     images: int = _option(1000, "held-out images every cell is scored on")
     scores: list = _option(["supernet", "supernet_loss"], "scores every run is ranked by (names of rank.score)")
+    cell_subsets: dict = _option({}, "name -> cells file (relative to the study file): every run is also ranked on those cells, each score reported as <score>@<name> (e.g. another paper's cell sample)")
 
 
 @dataclass

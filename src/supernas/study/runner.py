@@ -74,6 +74,30 @@ class StudyResult:
     pending: list[str]
 
 
+@dataclass(frozen=True)
+class Ranking:
+    """One ranking every run gets: by ``score`` on the study's cells (``cells`` None) or on the
+    cells listed in ``cells``; ``label`` names it in the ledger and the tables."""
+
+    label: str
+    score: str
+    cells: str | None = None
+
+
+def study_rankings(study: StudyConfig, path: Path) -> list[Ranking]:
+    """Every score on the study's cells, then every score on each of its ``cell_subsets``."""
+    rankings = [Ranking(score, score) for score in study.scores]
+    for name, cells in study.cell_subsets.items():
+        if not re.fullmatch(r"[A-Za-z0-9_.+-]+", str(name)):
+            raise SupernasError(f"study {path}: cell subset name {name!r} may hold only letters, digits and - _ . +")
+        beside = path.parent / str(cells)
+        cells_path = beside if beside.is_file() else Path(str(cells))
+        if not cells_path.is_file():
+            raise SupernasError(f"study {path}: cell subset {name!r}: no cells file {cells}")
+        rankings += [Ranking(f"{score}@{name}", score, str(cells_path)) for score in study.scores]
+    return rankings
+
+
 def study_dir(study: StudyConfig, path: Path) -> Path:
     """The study's directory: ``out``, or ``runs/studies/<study file name>``."""
     return Path(study.out) if study.out else Path("runs") / "studies" / path.stem
@@ -234,11 +258,13 @@ def training_cpu_seconds(records: Sequence[dict], segment_starts: Sequence[int])
     return sum(records[end - 1].get("cpu_seconds", 0.0) for start, end in zip(bounds, bounds[1:]) if end > start)
 
 
-def ranked_metrics(run: StudyRun, score: str, truth: GroundTruth) -> dict:
-    """Rank the run's cells by ``score`` with the evaluator: its metrics (plus Kendall τ within
-    the true top fraction), the parameter count's on the same cells, and the CPU time it took."""
+def ranked_metrics(run: StudyRun, ranking: Ranking, truth: GroundTruth) -> dict:
+    """Rank the run's cells (or the ranking's own cells) by the ranking's score with the
+    evaluator: its metrics (plus Kendall τ within the true top fraction), the parameter count's
+    on the same cells, and the CPU time it took."""
     config = from_dict(to_dict(run.config))
-    config.rank.score = score
+    config.rank.score = ranking.score
+    config.rank.archs_file = ranking.cells or config.rank.archs_file
     started = time.process_time()
     result = rank_run(config)
     cpu_seconds = time.process_time() - started
@@ -248,10 +274,10 @@ def ranked_metrics(run: StudyRun, score: str, truth: GroundTruth) -> dict:
     return {"metrics": metrics, "params": result.params_metrics.as_dict(), "cpu_seconds": cpu_seconds}
 
 
-def complete_run(run: StudyRun, scores: Sequence[str], ledger: Ledger, truth: GroundTruth,
+def complete_run(run: StudyRun, rankings: Sequence[Ranking], ledger: Ledger, truth: GroundTruth,
                  report: Callable[[str], None]) -> tuple[bool, int]:
-    """Train the run unless its ledger says it finished, then rank it by every score it has not
-    been ranked by; returns whether it trained and how many scores it ranked."""
+    """Train the run unless its ledger says it finished, then make every ranking it has not
+    made yet; returns whether it trained and how many rankings it made."""
     trained_key, ranked_key = ledger_keys(run.config)
     records = ledger.records()
     already_trained = any(r["event"] == "trained" and r["fingerprint"] == trained_key for r in records)
@@ -261,27 +287,39 @@ def complete_run(run: StudyRun, scores: Sequence[str], ledger: Ledger, truth: Gr
         train_supernet(run.config)
         ledger.append({"event": "trained", "fingerprint": trained_key})
     done = {r["score"] for r in records if r["event"] == "ranked" and r["fingerprint"] == ranked_key}
-    missing = [score for score in scores if score not in done]
-    for score in missing:
-        report(f"{run.name}: ranking by {score}")
-        ledger.append({"event": "ranked", "fingerprint": ranked_key, "score": score, **ranked_metrics(run, score, truth)})
+    missing = [ranking for ranking in rankings if ranking.label not in done]
+    for ranking in missing:
+        report(f"{run.name}: ranking by {ranking.label}")
+        ledger.append({"event": "ranked", "fingerprint": ranked_key, "score": ranking.label,
+                       **ranked_metrics(run, ranking, truth)})
     return not already_trained, len(missing)
 
 
-def run_rows(run: StudyRun, scores: Sequence[str], ledger: Ledger) -> list[dict]:
-    """The run's table rows, one per score: its metrics, its training CPU time and the CPU time
-    of the ranking call that finished (scores a killed call computed were cached, and are not
-    counted); none while the run is unfinished."""
+def run_rows(run: StudyRun, rankings: Sequence[Ranking], ledger: Ledger) -> list[dict]:
+    """The run's table rows, one per ranking (``score``: its label): its metrics, its training
+    CPU time and the CPU time of the ranking call that finished (scores a killed call computed
+    were cached, and are not counted); none while the run is unfinished."""
     records = ledger.records()
     trained_key, ranked_key = ledger_keys(run.config)
     ranked = {r["score"]: r for r in records if r["event"] == "ranked" and r["fingerprint"] == ranked_key}
-    if any(score not in ranked for score in scores):
+    if any(ranking.label not in ranked for ranking in rankings):
         return []
     starts = [r["log_line"] for r in records if r["event"] == "train" and r["fingerprint"] == trained_key]
     train_cpu = training_cpu_seconds(log_records(run.config.run_dir), starts)
-    return [{"variant": run.variant, "seed": run.seed, "score": score, **{m: ranked[score]["metrics"][m] for m in METRICS},
-             "train_cpu_seconds": train_cpu, "score_cpu_seconds": ranked[score]["cpu_seconds"],
-             "params": ranked[score]["params"]} for score in scores]
+    return [{"variant": run.variant, "seed": run.seed, "score": r.label, **{m: ranked[r.label]["metrics"][m] for m in METRICS},
+             "train_cpu_seconds": train_cpu, "score_cpu_seconds": ranked[r.label]["cpu_seconds"],
+             "params": ranked[r.label]["params"]} for r in rankings]
+
+
+def params_baselines(rows: Sequence[dict], rankings: Sequence[Ranking]) -> dict[str, dict]:
+    """The parameter count's metrics on each cell set the rows were ranked on, by label
+    (``params`` for the study's cells, ``params@<subset>`` for each subset)."""
+    baselines = {}
+    for row in rows:
+        suffix = row["score"].partition("@")[2]
+        baselines.setdefault("params" + (f"@{suffix}" if suffix else ""), row["params"])
+    order = ["params" + ranking.label[len(ranking.score):] for ranking in rankings]
+    return {label: baselines[label] for label in dict.fromkeys(order) if label in baselines}
 
 
 def without_nan(value: object) -> object:
@@ -295,16 +333,17 @@ def without_nan(value: object) -> object:
     return value
 
 
-def write_tables(out: Path, rows: list[dict], table: list[dict], baseline: dict) -> None:
+def write_tables(out: Path, rows: list[dict], table: list[dict], baselines: dict[str, dict]) -> None:
     """``table.md``, ``table.csv`` (aggregated), ``runs.csv`` (per run), ``table.json`` and ``table.png``."""
     aggregated_columns = ["variant", "score", "seeds"] + [f"{n}_{s}" for n in (*METRICS, *TIMES) for s in ("mean", "std")]
     run_columns = ["variant", "seed", "score", *METRICS, *TIMES]
-    atomic_write_text(out / STUDY_TABLE_MD, markdown_table(table, baseline))
+    atomic_write_text(out / STUDY_TABLE_MD, markdown_table(table, baselines))
     atomic_write_text(out / STUDY_TABLE_CSV, csv_text(table, aggregated_columns))
     atomic_write_text(out / STUDY_RUNS_CSV, csv_text(rows, run_columns))
-    summary = {"table": table, "runs": [{c: row[c] for c in run_columns} for row in rows], "params_baseline": baseline}
+    summary = {"table": table, "runs": [{c: row[c] for c in run_columns} for row in rows],
+               "params_baseline": baselines.get("params", {}), "params_baselines": baselines}
     atomic_write_text(out / STUDY_TABLE_JSON, json.dumps(without_nan(summary), indent=2, allow_nan=False) + "\n")
-    atomic_write_bytes(out / STUDY_TABLE_PNG, study_summary(table, rows, baseline.get("kendall_tau")))
+    atomic_write_bytes(out / STUDY_TABLE_PNG, study_summary(table, rows, baselines.get("params", {}).get("kendall_tau")))
 
 
 def run_study(path: str | Path, report: Callable[[str], None] | None = None) -> StudyResult:
@@ -314,6 +353,7 @@ def run_study(path: str | Path, report: Callable[[str], None] | None = None) -> 
     study = load_study(path)
     out = study_dir(study, path)
     truth = ground_truth(study)
+    rankings = study_rankings(study, path)
     cells = write_cells(study, truth, out)
     runs = study_runs(study, path, out, cells, truth)
     trained = ranked = 0
@@ -323,13 +363,13 @@ def run_study(path: str | Path, report: Callable[[str], None] | None = None) -> 
             if not held:
                 report(f"{run.name}: skipped, another study process is working on it")
                 continue
-            did_train, scored = complete_run(run, study.scores, ledgers[run.name], truth, report)
+            did_train, scored = complete_run(run, rankings, ledgers[run.name], truth, report)
         trained, ranked = trained + did_train, ranked + scored
-    rows_by_run = {run.name: run_rows(run, study.scores, ledgers[run.name]) for run in runs}
+    rows_by_run = {run.name: run_rows(run, rankings, ledgers[run.name]) for run in runs}
     rows = [row for finished in rows_by_run.values() for row in finished]
     pending = [name for name, finished in rows_by_run.items() if not finished]
-    baseline = rows[0]["params"] if rows else {}
+    baselines = params_baselines(rows, rankings)
     table = aggregate(rows)
     if rows:
-        write_tables(out, rows, table, baseline)
-    return StudyResult(str(out), rows, table, baseline, trained, ranked, pending)
+        write_tables(out, rows, table, baselines)
+    return StudyResult(str(out), rows, table, baselines.get("params", {}), trained, ranked, pending)

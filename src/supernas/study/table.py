@@ -53,9 +53,9 @@ def _cell(mean: float, std: float, scale: float = 1.0, digits: int = 3) -> str:
     return text if math.isnan(std) else f"{text} ± {std * scale:.{digits}f}"
 
 
-def markdown_table(table: Sequence[Mapping[str, object]], baseline: Mapping[str, float] | None = None) -> str:
+def markdown_table(table: Sequence[Mapping[str, object]], baselines: Mapping[str, Mapping[str, float]] | None = None) -> str:
     """The aggregated table in markdown, one line per (variant, score), mean ± std over seeds;
-    ``baseline`` (the parameter count's metrics on the same cells) as a last line."""
+    ``baselines`` (the parameter count's metrics on each cell set, by label) as last lines."""
     header = ["variant", "score", "seeds", *METRICS.values(), *TIMES.values()]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for entry in table:
@@ -64,8 +64,8 @@ def markdown_table(table: Sequence[Mapping[str, object]], baseline: Mapping[str,
                   for name in METRICS]
         cells += [_cell(entry[f"{name}_mean"], entry[f"{name}_std"], scale=1 / 60, digits=1) for name in TIMES]
         lines.append("| " + " | ".join(cells) + " |")
-    if baseline:
-        cells = ["parameter count", "params", "-"]
+    for label, baseline in (baselines or {}).items():
+        cells = ["parameter count", label, "-"]
         cells += [_cell(float(baseline.get(name, math.nan)), math.nan, digits=2 if name == "top1_true" else 3)
                   for name in METRICS]
         lines.append("| " + " | ".join(cells + ["-"] * len(TIMES)) + " |")
