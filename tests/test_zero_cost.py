@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import math
 
 import numpy as np
@@ -142,6 +144,11 @@ def test_search_with_a_fused_proxy_objective(tmp_path, capsys):
     args = [*TINY, "--rank.ground_truth", "none", "--search.algorithm", "evolution", "--search.population", "4",
             "--search.generations", "2", "--search.parents", "2", "--search.mutations", "2", "--search.crossovers", "2"]
     assert main(["search", "--run_dir", run_dir, *args, "--search.objective", "flops,naswot"]) == 0
-    assert "searched" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "searched" in out and "   score     params" in out  # a fused score is not called an accuracy
+    saved = json.loads((tmp_path / "run" / "search" / "evolution" / "pareto.json").read_text())
+    assert saved["objective"] == "flops,naswot"
+    history = (tmp_path / "run" / "search" / "evolution" / "history.csv").read_text().splitlines()
+    assert history[0].startswith("arch,score,params,flops") and len(history) > 4
     assert main(["search", "--run_dir", run_dir, *args, "--search.objective", "nope"]) == 2
     assert "search.objective: unknown score 'nope'" in capsys.readouterr().err

@@ -31,7 +31,7 @@ from supernas.runs.experiment import checkpoint_path
 from supernas.runs.files import (ARCH_FILE, HISTORY_CSV, RANKING_CSV, RANKING_JSON, REPORT_HTML, RESULT_JSON, SCORES_CSV,
                                  SEARCH_DIR, config_file, export_dir, log_file, ranking_dir, report_dir)
 from supernas.search.objectives import Candidate
-from supernas.search.report import COST_LABELS, plot_front, summarize
+from supernas.search.report import COST_LABELS, objective_label, plot_front, summarize
 from supernas.spaces import Space, get_space
 from supernas.train.policy import decay_exponent, decay_factor
 from supernas.utils import atomic_write_bytes, atomic_write_text, read_jsonl
@@ -119,9 +119,9 @@ def _number(value: float | None) -> float:
 
 
 def _candidate(row: dict) -> Candidate:
-    """A scored architecture from a row of ``history.csv``."""
+    """A scored architecture from a row of ``history.csv`` (its objective: ``accuracy`` or ``score``)."""
     latency = row.get("latency_ms") or None
-    return Candidate(row["arch"], float(row["accuracy"]), float(row["params"]), float(row["flops"]),
+    return Candidate(row["arch"], float(row.get("accuracy") or row["score"]), float(row["params"]), float(row["flops"]),
                      float(latency) if latency else None)
 
 
@@ -134,10 +134,10 @@ def search_figures(run: RunFiles) -> list[ReportFigure | str]:
     exported = export_file.read_text().strip() if export_file.is_file() else None
     result_figures: list[ReportFigure | str] = []
     for folder in folders:
-        cost = json.loads((folder / RESULT_JSON).read_text())["cost"]
+        saved = json.loads((folder / RESULT_JSON).read_text())
         with (folder / HISTORY_CSV).open(newline="") as file:
             history = [_candidate(row) for row in csv.DictReader(file)]
-        result = summarize(folder.name, cost, history, 0, 0, 0.0)
+        result = summarize(folder.name, saved["cost"], history, 0, 0, 0.0, saved.get("objective", "supernet"))
         marked = next((c for c in history if c.arch == exported), None)
         label = "exported model" if marked else "most accurate"
         note = (f"exported model {exported} marked" if marked else
@@ -145,7 +145,7 @@ def search_figures(run: RunFiles) -> list[ReportFigure | str]:
         png = plot_front(result, f"{folder.name}: {result.queries} architectures, {len(result.front)} on the front",
                          marked, label)
         result_figures.append(ReportFigure(f"pareto_{folder.name}", f"Pareto front of {folder.name} search",
-                                     f"supernet accuracy vs {COST_LABELS[cost]}; {note}", png))
+                                     f"{objective_label(result.objective)} vs {COST_LABELS[result.cost]}; {note}", png))
     return result_figures
 
 

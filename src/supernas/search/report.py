@@ -1,4 +1,4 @@
-"""A search's outcome: the Pareto front (accuracy up, cost down) and the best architecture,
+"""A search's outcome: the Pareto front (objective up, cost down) and the best architecture,
 as a printed table, ``pareto.json``, ``pareto.csv``, ``history.csv`` and ``pareto.png``."""
 
 from __future__ import annotations
@@ -20,12 +20,26 @@ from supernas.search.objectives import Candidate
 from supernas.utils import atomic_write_bytes, atomic_write_text
 
 COST_LABELS = {"params": "params", "flops": "FLOPs (multiply-adds)", "latency": "latency (ms)"}
+ACCURACY_OBJECTIVES = {"supernet": "supernet accuracy (%)", "groundtruth": "true accuracy (%)"}
+"""Objectives that are accuracies (%), with their axis labels; any other is reported as a score."""
+
+
+def objective_column(objective: str) -> str:
+    """The name of the objective's column in tables: ``accuracy`` for an accuracy, else ``score``
+    (the held-out loss, a zero-cost or a fused score are not accuracies)."""
+    return "accuracy" if objective in ACCURACY_OBJECTIVES else "score"
+
+
+def objective_label(objective: str) -> str:
+    """The objective's axis label, e.g. ``supernet accuracy (%)`` or ``supernet_loss score (higher is better)``."""
+    return ACCURACY_OBJECTIVES.get(objective, f"{objective} score (higher is better)")
 
 
 @dataclass(frozen=True)
 class SearchResult:
     """Everything a search scored (in order), its Pareto front (cheapest first), its most
-    accurate architecture, and how many accuracies were computed or reused from the cache."""
+    accurate architecture (the best by the objective), how many objective values were computed
+    or reused from the cache, and the objective's name (a ``--search.objective``)."""
 
     algorithm: str
     cost: str
@@ -35,6 +49,7 @@ class SearchResult:
     computed: int
     reused: int
     seconds: float
+    objective: str = "supernet"
 
     @property
     def queries(self) -> int:
@@ -59,16 +74,16 @@ def most_accurate(candidates: Sequence[Candidate], cost: str) -> Candidate:
 
 
 def summarize(algorithm: str, cost: str, history: Sequence[Candidate], computed: int, reused: int,
-              seconds: float) -> SearchResult:
+              seconds: float, objective: str = "supernet") -> SearchResult:
     """The :class:`SearchResult` of a finished search."""
     history = list(history)
     return SearchResult(algorithm, cost, history, pareto_front(history, cost), most_accurate(history, cost), computed,
-                        reused, seconds)
+                        reused, seconds, objective)
 
 
-def _rows(candidates: Sequence[Candidate], truth: GroundTruth | None) -> tuple[list[str], list[list]]:
+def _rows(candidates: Sequence[Candidate], truth: GroundTruth | None, objective: str) -> tuple[list[str], list[list]]:
     """Header and rows of a candidate table, with the ground-truth value when a table is given."""
-    header = ["arch", "accuracy", "params", "flops", "latency_ms"] + (["true_accuracy"] if truth else [])
+    header = ["arch", objective_column(objective), "params", "flops", "latency_ms"] + (["true_accuracy"] if truth else [])
     rows = [[c.arch, c.accuracy, c.params, c.flops, c.latency_ms]
             + ([truth.values.get(c.arch)] if truth else []) for c in candidates]
     return header, rows
@@ -76,7 +91,7 @@ def _rows(candidates: Sequence[Candidate], truth: GroundTruth | None) -> tuple[l
 
 def front_table(result: SearchResult, truth: GroundTruth | None = None) -> str:
     """The Pareto front as an aligned text table, cheapest first; ``*`` marks the most accurate."""
-    header = f"{'':2}{'accuracy':>9}{'params':>11}{'MFLOPs':>10}" + (f"{'ms':>8}" if result.cost == "latency" else "")
+    header = f"{'':2}{objective_column(result.objective):>9}{'params':>11}{'MFLOPs':>10}" + (f"{'ms':>8}" if result.cost == "latency" else "")
     header += f"{'true':>8}" if truth else ""
     lines = [header + "  arch"]
     for c in result.front:
@@ -113,7 +128,7 @@ def plot_front(result: SearchResult, title: str, marked: Candidate | None = None
     axes.scatter([star.cost(result.cost)], [star.accuracy], marker="*", s=160, color="tab:blue", zorder=3,
                  label=marked_label)
     axes.set_xlabel(COST_LABELS[result.cost])
-    axes.set_ylabel("accuracy (%)")
+    axes.set_ylabel(objective_label(result.objective))
     axes.set_title(title)
     axes.grid(alpha=0.3)
     axes.legend(loc="lower right")
@@ -128,13 +143,13 @@ def write_search_report(out_dir: str | Path, result: SearchResult, settings: dic
     """Write ``pareto.json`` (settings, counts, best, front), ``pareto.csv``, ``history.csv`` and
     ``pareto.png`` into ``out_dir`` (each atomically); returns ``out_dir``."""
     out_dir = Path(out_dir)
-    summary = {"algorithm": result.algorithm, "cost": result.cost, "queries": result.queries,
+    summary = {"algorithm": result.algorithm, "cost": result.cost, "objective": result.objective, "queries": result.queries,
                "computed": result.computed, "reused": result.reused, "seconds": result.seconds,
                "best": result.best.as_dict(), "front": [c.as_dict() for c in result.front],
                "settings": settings}
     atomic_write_text(out_dir / RESULT_JSON, json.dumps(summary, indent=2, default=str) + "\n")
-    atomic_write_text(out_dir / FRONT_CSV, _csv_text(*_rows(result.front, truth)))
-    atomic_write_text(out_dir / HISTORY_CSV, _csv_text(*_rows(result.history, truth)))
+    atomic_write_text(out_dir / FRONT_CSV, _csv_text(*_rows(result.front, truth, result.objective)))
+    atomic_write_text(out_dir / HISTORY_CSV, _csv_text(*_rows(result.history, truth, result.objective)))
     title = f"{result.algorithm}: {result.queries} architectures, {len(result.front)} on the front"
     atomic_write_bytes(out_dir / FRONT_PNG, plot_front(result, title))
     return out_dir

@@ -77,7 +77,7 @@ def search_space(space: Space, objectives: Objectives, settings: SearchConfig, a
         bar.close()
     return summarize(settings.algorithm, objectives.cost, list(objectives.history.values()),
                      accuracy.computed - computed_before, accuracy.reused - reused_before,
-                     time.perf_counter() - started)
+                     time.perf_counter() - started, settings.objective)
 
 
 def available_ground_truth(config: Config, space: Space) -> GroundTruth | None:
