@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -217,6 +218,21 @@ def test_cell_subsets_are_ranked_from_the_same_scores_and_reported_beside_their_
     assert f"| parameter count | params@half | - | {params_tau:.3f} |" in table and "| parameter count | params | - |" in table
     with pytest.raises(SupernasError, match="cell subset 'x': no cells file missing.txt"):
         run_study(write_study(tmp_path, cell_subsets={"x": "missing.txt"}))
+
+
+def test_a_study_moved_elsewhere_trains_and_ranks_nothing_again(tmp_path):
+    first = tmp_path / "first"
+    first.mkdir()
+    done = run_study(write_study(first, seeds=[0]))
+    moved = tmp_path / "moved"
+    shutil.copytree(first, moved)
+    study = yaml.safe_load((moved / "study.yaml").read_text())
+    study.update(out=str(moved / "study"), ground_truth=str(moved / "truth.csv"))
+    (moved / "study.yaml").write_text(yaml.safe_dump(study, sort_keys=False))
+    shutil.rmtree(first)
+    again = run_study(moved / "study.yaml")
+    assert (again.trained, again.ranked) == (0, 0)
+    assert json.dumps(comparable(again.table)) == json.dumps(comparable(done.table))
 
 
 def test_bad_study_files_are_one_line_errors(tmp_path, capsys):

@@ -31,7 +31,7 @@ import torch
 from supernas.config import (Config, StudyConfig, from_dict, load_config, load_study, set_dotted_value, to_dict,
                              with_strategy_defaults)
 from supernas.errors import SupernasError
-from supernas.evaluate.cache import context_key
+from supernas.evaluate.cache import context_key, file_sha256
 from supernas.evaluate.fusion import parse_score_spec
 from supernas.evaluate.scoring import KNOWN_SCORES
 from supernas.groundtruth.ranking import kendall_tau_within_true_top
@@ -193,8 +193,14 @@ def fingerprint(values: dict) -> str:
 def ledger_keys(config: Config) -> tuple[str, str]:
     """Which ledger records belong to a run of ``config``: those of its training (the settings
     that change training) and those of its rankings (every setting that changes results); both
-    ignore options at their defaults, so records stay valid when supernas gains options."""
+    ignore options at their defaults, so records stay valid when supernas gains options, and
+    name the cells and ground-truth files by their contents, so they stay valid when the study
+    directory moves (to another machine, or into a repository)."""
     values = to_dict(with_strategy_defaults(config))
+    rank = values["rank"]
+    for key in ("archs_file", "ground_truth"):
+        if rank.get(key):
+            rank[key] = "sha256:" + file_sha256(rank[key])
     return fingerprint(changed_settings(values, training_only=True)), fingerprint(changed_settings(values))
 
 
