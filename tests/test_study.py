@@ -176,7 +176,7 @@ def test_study_processes_share_the_runs_by_locks(tmp_path, capsys):
         assert main(["study", str(path)]) == 0
     out = capsys.readouterr().out
     assert "fair-seed0: skipped, another study process is working on it" in out
-    assert "1 runs are still being worked on by other study processes (fair-seed0)" in out
+    assert "1 runs are not finished (fair-seed0): another study process holds them" in out
     assert "| spos | supernet_loss | 1 |" in out and "| fair |" not in out
     assert not (tmp_path / "study" / "runs" / "fair").exists()
     finished = run_study(path)  # the lock is free again
@@ -233,6 +233,17 @@ def test_a_study_moved_elsewhere_trains_and_ranks_nothing_again(tmp_path):
     again = run_study(moved / "study.yaml")
     assert (again.trained, again.ranked) == (0, 0)
     assert json.dumps(comparable(again.table)) == json.dumps(comparable(done.table))
+
+
+def test_only_works_on_the_named_variants(tmp_path, capsys):
+    path = write_study(tmp_path, seeds=[0])
+    assert main(["study", str(path), "--only", "fair"]) == 0
+    out = capsys.readouterr().out
+    assert "trained 1 runs" in out and "| fair | supernet_loss | 1 |" in out and "| spos |" not in out
+    assert "1 runs are not finished (spos-seed0)" in out
+    assert main(["study", str(path), "--only", "fairnas"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "has no variant fairnas; its variants: spos, fair" in err
 
 
 def test_bad_study_files_are_one_line_errors(tmp_path, capsys):

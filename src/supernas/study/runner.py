@@ -352,11 +352,17 @@ def write_tables(out: Path, rows: list[dict], table: list[dict], baselines: dict
     atomic_write_bytes(out / STUDY_TABLE_PNG, study_summary(table, rows, baselines.get("params", {}).get("kendall_tau")))
 
 
-def run_study(path: str | Path, report: Callable[[str], None] | None = None) -> StudyResult:
-    """Train and rank every (variant, seed) of the study file at ``path`` that is not finished,
-    then write its tables; ``report`` is told what starts (one line each)."""
+def run_study(path: str | Path, report: Callable[[str], None] | None = None,
+              only: Sequence[str] | None = None) -> StudyResult:
+    """Train and rank every (variant, seed) of the study file at ``path`` that is not finished
+    (of the variants named in ``only``, when given), then write the table of its finished runs;
+    ``report`` is told what starts (one line each)."""
     path, report = Path(path), report or (lambda line: None)
     study = load_study(path)
+    unknown = sorted(set(only or ()) - set(map(str, study.variants)))
+    if unknown or (only is not None and not only):
+        raise SupernasError(f"study {path} has no variant {', '.join(unknown) or '(none named)'}; "
+                            f"its variants: {', '.join(map(str, study.variants))}")
     out = study_dir(study, path)
     truth = ground_truth(study)
     rankings = study_rankings(study, path)
@@ -365,6 +371,8 @@ def run_study(path: str | Path, report: Callable[[str], None] | None = None) -> 
     trained = ranked = 0
     ledgers = {run.name: Ledger(out / STUDY_LEDGER_DIR / f"{run.name}.jsonl") for run in runs}
     for run in runs:
+        if only is not None and run.variant not in only:
+            continue
         with run_lock(out / STUDY_LOCK_DIR / f"{run.name}.lock") as held:
             if not held:
                 report(f"{run.name}: skipped, another study process is working on it")
