@@ -3,8 +3,8 @@ evaluator in its own ordinary run directory, aggregated into one table.
 
 The study directory holds ``cells.txt`` (the cells every run is ranked on), ``runs/<variant>/
 seed<k>/`` (run directories), ``ledger/<variant>-seed<k>.jsonl`` (what the study has done for
-each run), ``locks/`` (which runs a study process is working on) and the tables (``table.md``, ``table.csv``, ``runs.csv``, ``table.json``,
-``table.png``). Nothing is trained or scored here: a run is trained by ``train_supernet`` and
+each run), ``locks/`` (which runs a study process is working on) and the tables
+(``table.md``, ``table.csv``, ``runs.csv``, ``table.json``, ``table.png``). Nothing is trained or scored here: a run is trained by ``train_supernet`` and
 scored by ``rank_run``, so it resumes as they do (from its checkpoint; scores from its score
 cache). The ledger records, per run, that its training finished and each score's metrics, so
 re-running a study skips what is finished and continues what is not. Several processes may
@@ -62,8 +62,8 @@ class StudyRun:
 @dataclass(frozen=True)
 class StudyResult:
     """What a study call did and found: the per-run rows and the aggregated table of the finished
-    runs, where they were written, how many runs this call trained and how many scores it ranked,
-    and the runs left unfinished because another process was working on them."""
+    runs, where they were written, how many runs this call trained and how many rankings it
+    made, and the runs left unfinished (another process held them, or ``only`` left them out)."""
 
     out_dir: str
     rows: list[dict]
