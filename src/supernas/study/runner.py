@@ -74,6 +74,12 @@ class StudyResult:
     pending: list[str]
 
 
+def check_name(path: Path, kind: str, name: object) -> None:
+    """Refuse (one line) a variant or cell-subset name that cannot name a file or a table row."""
+    if not re.fullmatch(r"[A-Za-z0-9_.+-]+", str(name)):
+        raise SupernasError(f"study {path}: {kind} name {name!r} may hold only letters, digits and - _ . +")
+
+
 @dataclass(frozen=True)
 class Ranking:
     """One ranking every run gets: by ``score`` on the study's cells (``cells`` None) or on the
@@ -88,8 +94,7 @@ def study_rankings(study: StudyConfig, path: Path) -> list[Ranking]:
     """Every score on the study's cells, then every score on each of its ``cell_subsets``."""
     rankings = [Ranking(score, score) for score in study.scores]
     for name, cells in study.cell_subsets.items():
-        if not re.fullmatch(r"[A-Za-z0-9_.+-]+", str(name)):
-            raise SupernasError(f"study {path}: cell subset name {name!r} may hold only letters, digits and - _ . +")
+        check_name(path, "cell subset", name)
         beside = path.parent / str(cells)
         cells_path = beside if beside.is_file() else Path(str(cells))
         if not cells_path.is_file():
@@ -140,8 +145,7 @@ def study_runs(study: StudyConfig, path: Path, out: Path, cells: Path, truth: Gr
         parse_score_spec(score, KNOWN_SCORES)
     runs = []
     for variant, overrides in study.variants.items():
-        if not re.fullmatch(r"[A-Za-z0-9_.+-]+", str(variant)):
-            raise SupernasError(f"study {path}: variant name {variant!r} may hold only letters, digits and - _ . +")
+        check_name(path, "variant", variant)
         for seed in study.variant_seeds.get(variant, study.seeds):
             config = base_config(study, path)
             apply_overrides(config, overrides or {}, f"variant {variant!r}")
