@@ -21,7 +21,7 @@ from supernas.groundtruth.ranking import kendall_tau_within_true_top
 from supernas.runs.checkpoint import changed_settings
 from supernas.spaces import get_space
 from supernas.study import run_study
-from supernas.study.runner import Ledger, ledger_keys, run_lock, training_cpu_seconds
+from supernas.study.runner import Ledger, ledger_keys, params_label, run_lock, training_cpu_seconds
 from supernas.study.table import aggregate, markdown_table
 from supernas.train.policy import OptimisationPolicy
 from supernas.utils import seeded_generator
@@ -73,6 +73,11 @@ def test_kendall_tau_within_the_true_top_orders_only_the_best_cells():
     assert kendall_tau_within_true_top(predicted, truth, 0.5) == pytest.approx(-1.0)
     assert kendall_tau_within_true_top(truth, truth, 0.3) == pytest.approx(1.0)
     assert math.isnan(kendall_tau_within_true_top(predicted, truth, 0.1))  # one cell: no pairs
+
+
+def test_each_score_row_is_compared_with_the_parameter_count_on_its_own_cells():
+    assert params_label("supernet") == "params"
+    assert params_label("supernet_loss@dynas") == "params@dynas"
 
 
 def test_training_cpu_time_sums_the_last_record_of_each_call():

@@ -119,10 +119,11 @@ def accuracy_by_paths(groups: Mapping[int, Sequence[float]]) -> bytes:
 
 
 def study_summary(table: Sequence[Mapping[str, object]], runs: Sequence[Mapping[str, object]],
-                  baseline_tau: float | None) -> bytes:
+                  baseline_taus: Sequence[float | None]) -> bytes:
     """A ranking study: Kendall τ per (variant, score), mean with the seeds' standard deviation
-    as error bars and each seed as a dot, beside the parameter count's τ on the same cells
-    (dashed); and every run's τ against its training CPU time."""
+    as error bars and each seed as a dot, beside the parameter count's τ on the cells that row
+    was ranked on (``baseline_taus``, one per row of ``table``, None where unknown: a red tick);
+    and every run's τ against its training CPU time."""
     figure = Figure(figsize=(11, 0.9 + 0.38 * max(len(table), 4)), dpi=100)
     bars, costs = figure.add_subplot(1, 2, 1), figure.add_subplot(1, 2, 2)
     labels = [f"{entry['variant']} / {entry['score']}" for entry in table]
@@ -133,9 +134,11 @@ def study_summary(table: Sequence[Mapping[str, object]], runs: Sequence[Mapping[
     for position, entry in zip(positions, table):
         taus = [run["kendall_tau"] for run in runs if run["variant"] == entry["variant"] and run["score"] == entry["score"]]
         bars.scatter(taus, [position] * len(taus), s=12, color="black", zorder=3)
-    if baseline_tau is not None:
-        bars.axvline(baseline_tau, color="tab:red", linestyle="--", label=f"parameter count ({baseline_tau:.3f})")
-        bars.legend(loc="lower right", fontsize=8)
+    known = [(tau, position) for position, tau in zip(positions, baseline_taus) if tau is not None]
+    if known:
+        bars.scatter([tau for tau, _ in known], [position for _, position in known], marker="|", s=400,
+                     color="tab:red", zorder=4, label="parameter count on the row's cells")
+        bars.legend(loc="lower left", fontsize=8, markerscale=0.4)
     bars.set_yticks(list(positions), labels, fontsize=8)
     bars.invert_yaxis()
     bars.set_xlabel("Kendall τ-b against ground truth (mean ± std over seeds)")

@@ -321,14 +321,20 @@ def run_rows(run: StudyRun, rankings: Sequence[Ranking], ledger: Ledger) -> list
              "params": ranked[r.label]["params"]} for r in rankings]
 
 
+def params_label(score_label: str) -> str:
+    """The parameter count's label on the cells ``score_label`` was ranked on: ``params`` for the
+    study's cells, ``params@<subset>`` for a subset (``supernet_loss@dynas`` -> ``params@dynas``)."""
+    subset = score_label.partition("@")[2]
+    return "params" + (f"@{subset}" if subset else "")
+
+
 def params_baselines(rows: Sequence[dict], rankings: Sequence[Ranking]) -> dict[str, dict]:
     """The parameter count's metrics on each cell set the rows were ranked on, by label
     (``params`` for the study's cells, ``params@<subset>`` for each subset)."""
     baselines = {}
     for row in rows:
-        suffix = row["score"].partition("@")[2]
-        baselines.setdefault("params" + (f"@{suffix}" if suffix else ""), row["params"])
-    order = ["params" + ranking.label[len(ranking.score):] for ranking in rankings]
+        baselines.setdefault(params_label(row["score"]), row["params"])
+    order = [params_label(ranking.label) for ranking in rankings]
     return {label: baselines[label] for label in dict.fromkeys(order) if label in baselines}
 
 
@@ -353,7 +359,8 @@ def write_tables(out: Path, rows: list[dict], table: list[dict], baselines: dict
     summary = {"table": table, "runs": [{c: row[c] for c in run_columns} for row in rows],
                "params_baseline": baselines.get("params", {}), "params_baselines": baselines}
     atomic_write_text(out / STUDY_TABLE_JSON, json.dumps(without_nan(summary), indent=2, allow_nan=False) + "\n")
-    atomic_write_bytes(out / STUDY_TABLE_PNG, study_summary(table, rows, baselines.get("params", {}).get("kendall_tau")))
+    baseline_taus = [baselines.get(params_label(entry["score"]), {}).get("kendall_tau") for entry in table]
+    atomic_write_bytes(out / STUDY_TABLE_PNG, study_summary(table, rows, baseline_taus))
 
 
 def run_study(path: str | Path, report: Callable[[str], None] | None = None,
