@@ -17,14 +17,17 @@ def training_settings(config) -> dict:
     return changed_settings(to_dict(with_strategy_defaults(config)), training_only=True)
 
 
-def test_nb201_rank_preset_trains_the_proxy_screens_c4_run():
-    measured = from_dict(yaml.safe_load((STUDIES / "runs/proxy-screen/runs/c4-n1/seed0/config.yaml").read_text()))
+def test_nb201_rank_preset_trains_the_strategies_screens_fairnas_calr_ms_runs():
+    """The preset is each of the three measured runs but for its seed (0, the default)."""
     preset = load_config("nb201-rank")
-    assert training_settings(preset) == training_settings(measured)
-    assert (preset.rank.score, preset.rank.num_images, preset.rank.num_archs) == ("supernet_loss", 1000, 1000)
+    for seed in (0, 1, 2):
+        run = STUDIES / f"runs/strategies-screen/runs/fairnas-calr-ms/seed{seed}/config.yaml"
+        measured = from_dict(yaml.safe_load(run.read_text()))
+        assert training_settings(preset) == {k: v for k, v in training_settings(measured).items() if k != "train.seed"}
+    assert (preset.rank.score, preset.rank.num_images, preset.rank.num_archs) == ("supernet", 1000, 1000)
 
 
 def test_nb201_rank_preset_names_the_figures_of_its_study():
-    table = (STUDIES / "runs/proxy-screen/table.md").read_text()
+    table = (STUDIES / "runs/strategies-screen/table.md").read_text()
     text = resolve_config_path("nb201-rank").read_text()
-    assert "| c4-n1 | supernet_loss | 1 | 0.629 |" in table and "tau 0.629" in text
+    assert "| fairnas-calr-ms | supernet | 3 | 0.655 ± 0.069 |" in table and "tau 0.655 +- 0.069" in text
