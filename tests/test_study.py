@@ -240,12 +240,16 @@ def test_a_study_moved_elsewhere_trains_and_ranks_nothing_again(tmp_path):
     assert json.dumps(comparable(again.table)) == json.dumps(comparable(done.table))
 
 
-def test_only_works_on_the_named_variants(tmp_path, capsys):
+def test_only_works_on_the_named_variants_and_table_only_on_none(tmp_path, capsys):
     path = write_study(tmp_path, seeds=[0])
     assert main(["study", str(path), "--only", "fair"]) == 0
     out = capsys.readouterr().out
     assert "trained 1 runs" in out and "| fair | supernet_loss | 1 |" in out and "| spos |" not in out
     assert "1 runs are not finished (spos-seed0)" in out
+    assert main(["study", str(path), "--table-only"]) == 0
+    out = capsys.readouterr().out
+    assert "trained 0 runs and ranked 0" in out and "| fair | supernet_loss | 1 |" in out and "| spos |" not in out
+    assert "1 runs are not finished (spos-seed0)" in out and not (tmp_path / "study" / "runs" / "spos").exists()
     assert main(["study", str(path), "--only", "fairnas"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "has no variant fairnas; its variants: spos, fair" in err

@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "study":
             sub.add_argument("study_file", metavar="STUDY.yaml", help="study file: base config, variants, seeds, cells, scores")
             sub.add_argument("--only", metavar="VARIANT[,VARIANT]", help="work only on these variants' runs (the table still shows every finished run)")
+            sub.add_argument("--table-only", action="store_true", help="train and rank nothing: write the table of the runs finished so far")
             continue
         if name in RUN_DIR_COMMANDS:
             sub.add_argument("run_dir", metavar="RUN_DIR", help=RUN_DIR_COMMANDS[name])
@@ -246,15 +247,15 @@ def command_report(run_dir: str) -> None:
 RUN_DIR_FUNCTIONS = {"sbn": command_sbn, "report": command_report}
 
 
-def command_study(study_file: str, only: str | None) -> None:
+def command_study(study_file: str, only: str | None, table_only: bool) -> None:
     from supernas.study import run_study
 
     variants = [name.strip() for name in only.split(",") if name.strip()] if only is not None else None
-    result = run_study(study_file, report=lambda line: print(line, flush=True), only=variants)
+    result = run_study(study_file, report=lambda line: print(line, flush=True), only=variants, table_only=table_only)
     print(f"study {study_file}: trained {result.trained} runs and ranked {result.ranked} (run, score) pairs in this call")
     if result.pending:
         print(f"{len(result.pending)} runs are not finished ({', '.join(result.pending)}): another study process holds "
-              f"them or --only left them out; run the study again when they are done for the whole table")
+              f"them, or --only or --table-only left them out; run the study again when they are done for the whole table")
     if result.rows:
         print("finished runs, mean ± std over seeds:")
         print((Path(result.out_dir) / STUDY_TABLE_MD).read_text(), end="")
@@ -287,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
             RUN_DIR_FUNCTIONS[args.command](args.run_dir)
             return 0
         if args.command == "study":
-            command_study(args.study_file, args.only)
+            command_study(args.study_file, args.only, args.table_only)
             return 0
         config = resolve_config(args, split_overrides(args, extra))
         with printing_on_rank_zero():

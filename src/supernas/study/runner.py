@@ -364,10 +364,11 @@ def write_tables(out: Path, rows: list[dict], table: list[dict], baselines: dict
 
 
 def run_study(path: str | Path, report: Callable[[str], None] | None = None,
-              only: Sequence[str] | None = None) -> StudyResult:
+              only: Sequence[str] | None = None, table_only: bool = False) -> StudyResult:
     """Train and rank every (variant, seed) of the study file at ``path`` that is not finished
     (of the variants named in ``only``, when given), then write the table of its finished runs;
-    ``report`` is told what starts (one line each)."""
+    ``report`` is told what starts (one line each). With ``table_only``, train and rank nothing:
+    only write the table of what is finished (while other processes work on the rest)."""
     path, report = Path(path), report or (lambda line: None)
     study = load_study(path)
     unknown = sorted(set(only or ()) - set(map(str, study.variants)))
@@ -382,7 +383,7 @@ def run_study(path: str | Path, report: Callable[[str], None] | None = None,
     trained = ranked = 0
     ledgers = {run.name: Ledger(out / STUDY_LEDGER_DIR / f"{run.name}.jsonl") for run in runs}
     for run in runs:
-        if only is not None and run.variant not in only:
+        if table_only or (only is not None and run.variant not in only):
             continue
         with run_lock(out / STUDY_LOCK_DIR / f"{run.name}.lock") as held:
             if not held:
